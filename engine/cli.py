@@ -1,0 +1,148 @@
+"""`specedit`: rewrite code headless, manage models, serve the editor, benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import InvalidRequestError, SpecEditError
+
+DEFAULT_MODEL = os.environ.get("SPECEDIT_MODEL", "qwen2.5-coder-0.5b-instruct")
+
+# Subcommands that live in their own modules; each module has `register(subparsers)`.
+_SUBCOMMAND_MODULES = ("engine.models_cli", "engine.ksweep", "engine.bench.cli",
+                       "lsp_server.cli")
+
+
+def parse_lines(spec: str | None, total: int) -> tuple[int, int]:
+    """1-based inclusive START-END to 0-based [start, end)."""
+    if spec is None:
+        return 0, total
+    try:
+        first, _, last = spec.partition("-")
+        start, end = int(first), int(last or first)
+    except ValueError:
+        raise InvalidRequestError(f"--lines {spec!r} is not START-END, e.g. --lines 9-10") from None
+    if not 1 <= start <= end <= total:
+        raise InvalidRequestError(
+            f"--lines {spec} is out of range: the file has {total} lines (use 1-{total})")
+    return start - 1, end
+
+
+def read_source(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequestError(f"{path} is not UTF-8 text; convert it to UTF-8 first") from None
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="catalog name, local folder or hub id (default: %(default)s)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--dtype", default="auto",
+                        choices=["auto", "float32", "bfloat16", "float16"])
+
+
+def _register_rewrite(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("rewrite", help="rewrite lines of a file following an instruction")
+    p.add_argument("file", type=Path)
+    p.add_argument("--instruction", required=True)
+    p.add_argument("--lines", help="START-END, 1-based and inclusive (default: whole file)")
+    add_model_options(p)
+    p.add_argument("--method", default="speculative",
+                   choices=["speculative", "greedy", "prompt-lookup", "ngram", "draft-model"])
+    p.add_argument("--draft", help="draft model for --method draft-model")
+    p.add_argument("--max-new-tokens", type=int)
+    p.add_argument("--context-lines", type=int, default=0,
+                   help="lines around the selection given to the model as context")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print a JSON object")
+    out.add_argument("--in-place", action="store_true", help="write the file")
+    p.set_defaults(func=_run_rewrite)
+
+
+def _run_rewrite(args: argparse.Namespace) -> int:
+    from .loading import load_model
+    from .progress import TerminalProgress
+    from .prompt import language_for_path
+    from .rewrite import rewrite
+
+    source = read_source(args.file)
+    lines = source.splitlines(keepends=True)
+    start, end = parse_lines(args.lines, len(lines))
+    region = "".join(lines[start:end])
+    if not region.strip():
+        raise InvalidRequestError("the selected lines are empty: select code to rewrite")
+    if not args.instruction.strip():
+        raise InvalidRequestError("--instruction is empty: say how to rewrite the code")
+    ctx = max(args.context_lines, 0)
+    loaded = load_model(args.model, args.device, args.dtype)
+    draft = load_model(args.draft, args.device, args.dtype) if args.draft else None
+    with TerminalProgress(total=None) as progress:
+        result = rewrite(loaded, region, args.instruction,
+                         language=language_for_path(args.file.name),
+                         context_before="".join(lines[max(0, start - ctx):start]),
+                         context_after="".join(lines[end:end + ctx]),
+                         method=args.method, max_new_tokens=args.max_new_tokens,
+                         on_progress=progress.update, draft=draft)
+    new_source = "".join(lines[:start]) + result.text + "".join(lines[end:])
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    elif args.in_place:
+        args.file.write_text(new_source, encoding="utf-8")
+    else:
+        diff = difflib.unified_diff(source.splitlines(keepends=True),
+                                    new_source.splitlines(keepends=True),
+                                    fromfile=f"a/{args.file}", tofile=f"b/{args.file}")
+        sys.stdout.writelines(line if line.endswith("\n") else line + "\n" for line in diff)
+    if result.finish_reason == "length":
+        print("warning: stopped at --max-new-tokens before the model finished; "
+              "the rewrite may be cut short", file=sys.stderr)
+    s = result.stats
+    speedup = (f", ~{s.estimated_speedup:.1f}x vs greedy (estimated)"
+               if s.estimated_speedup else "")
+    print(f"{s.output_tokens} tokens, {s.forward_passes} forward passes, "
+          f"{s.wall_seconds:.2f} s, {s.tokens_per_second:.1f} tokens/s{speedup}",
+          file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="specedit", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _register_rewrite(subparsers)
+    for name in _SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # that part of the product is not installed in this checkout
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SpecEditError as exc:
+        print(f"specedit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("specedit: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Proposers: who guesses the next tokens. The verifying loop (decoding.py) decides what stays.
+
+Three proposers share one interface, as transformers' candidate generators do:
+- `OriginalCodeProposer`: the code being rewritten is the draft (speculative edits).
+- `PromptLookupProposer`: n-gram lookup in the prompt and output so far.
+- `DraftModelProposer` (draft_model.py): a smaller model decodes K tokens ahead.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Proposer(Protocol):
+    def propose(self, output: Sequence[int], max_tokens: int) -> list[int]:
+        """Guess up to `max_tokens` tokens that follow `output` (the tokens generated so far)."""
+        ...
+
+    def feedback(self, proposed: int, accepted: int) -> None:
+        """How many of the last proposal's tokens the target model accepted."""
+        ...
+
+
+class NoProposer:
+    """Proposes nothing: the verifying loop then decodes one token per pass."""
+
+    def propose(self, output: Sequence[int], max_tokens: int) -> list[int]:
+        return []
+
+    def feedback(self, proposed: int, accepted: int) -> None:
+        pass
+
+
+@dataclass
+class OriginalDraftSettings:
+    """How the original code is turned into drafts.
+
+    first_draft: tokens proposed in the first pass (None: the whole original, so an
+        unchanged region is confirmed in one pass).
+    max_draft: cap on any later draft (None: the whole remainder).
+    weak_draft: draft length after a weak re-synchronisation (a short n-gram match away
+        from where we left the original); it doubles after each full acceptance.
+    strong_match: a match of at least this many tokens, or any match that resumes exactly
+        where the original was left, is trusted with a long draft.
+    max_match: longest suffix of the output looked up in the original.
+    """
+
+    first_draft: int | None = None
+    max_draft: int | None = None
+    weak_draft: int = 8
+    strong_match: int = 4
+    max_match: int = 12
+
+
+class OriginalCodeProposer:
+    """Drafts from the original code and re-synchronises with it after each edit.
+
+    `pointer` is the index in the original of the next token the output is expected to
+    reproduce. After a divergence, the last few output tokens are looked up in the original:
+    the longest suffix that occurs with its continuation at or after the pointer wins, the
+    nearest such occurrence first, so a later copy of a repeated line is never skipped in
+    favour of an earlier one. Only when nothing fits ahead is an earlier copy used.
+    """
+
+    def __init__(self, original: Sequence[int], settings: OriginalDraftSettings | None = None):
+        self.original = list(original)
+        self.settings = settings or OriginalDraftSettings()
+        self.pointer = 0
+        self._proposal_start = 0
+        self._weak_len = self.settings.weak_draft
+        self._first = True
+        # n-gram -> sorted continuation indices (index just past the n-gram's last token).
+        self._index: dict[tuple[int, ...], list[int]] = {}
+        for n in range(1, self.settings.max_match + 1):
+            for end in range(n, len(self.original) + 1):
+                self._index.setdefault(tuple(self.original[end - n : end]), []).append(end)
+
+    @property
+    def covered(self) -> float:
+        """Share of the original the output has reached (for progress reports)."""
+        return self.pointer / len(self.original) if self.original else 1.0
+
+    def _locate(self, output: Sequence[int]) -> tuple[int, int] | None:
+        """(continuation index, match length) for the best match of the output's suffix."""
+        longest = min(self.settings.max_match, len(output))
+        for n in range(longest, 0, -1):
+            hits = self._index.get(tuple(output[len(output) - n :]))
+            if not hits:
+                continue
+            i = bisect.bisect_left(hits, self.pointer)
+            if i < len(hits):
+                return hits[i], n
+        # Nothing ahead: the rewrite may repeat earlier code; resume after the latest copy.
+        for n in range(longest, 0, -1):
+            hits = self._index.get(tuple(output[len(output) - n :]))
+            if hits:
+                return hits[-1], n
+        return None
+
+    def propose(self, output: Sequence[int], max_tokens: int) -> list[int]:
+        s = self.settings
+        if self._first or not output:
+            start, length = self.pointer, s.first_draft
+            self._first = False
+        else:
+            found = self._locate(output)
+            if found is None:
+                return []
+            start, n = found
+            strong = n >= s.strong_match or start == self.pointer
+            length = s.max_draft if strong else self._weak_len
+        if length is None:
+            length = len(self.original) - start
+        length = min(length, max_tokens, len(self.original) - start)
+        if length <= 0:
+            return []
+        self._proposal_start = start
+        return self.original[start : start + length]
+
+    def feedback(self, proposed: int, accepted: int) -> None:
+        if proposed == 0:
+            return
+        # Accepted tokens confirm where the output is in the original. On a rejection the
+        # model's own token replaced original[pointer], which may be an insertion, so the
+        # pointer stays there; a proposal rejected outright confirms nothing.
+        if accepted:
+            self.pointer = self._proposal_start + accepted
+        if accepted == proposed:
+            self._weak_len = min(self._weak_len * 2, max(len(self.original), 1))
+        else:
+            self._weak_len = max(1, self._weak_len // 2)
+
+
+class PromptLookupProposer:
+    """N-gram lookup over the prompt and the output so far (prompt lookup decoding)."""
+
+    def __init__(self, prompt: Sequence[int], ngram_max: int = 3, ngram_min: int = 1,
+                 num_tokens: int = 10) -> None:
+        self.prompt = list(prompt)
+        self.ngram_max = ngram_max
+        self.ngram_min = ngram_min
+        self.num_tokens = num_tokens
+
+    def propose(self, output: Sequence[int], max_tokens: int) -> list[int]:
+        seq = self.prompt + list(output)
+        limit = min(self.num_tokens, max_tokens)
+        for n in range(min(self.ngram_max, len(seq) - 1), self.ngram_min - 1, -1):
+            tail = seq[-n:]
+            # The most recent earlier occurrence tends to be the most relevant.
+            for start in range(len(seq) - n - 1, -1, -1):
+                if seq[start : start + n] == tail:
+                    follow = seq[start + n : start + n + limit]
+                    if follow:
+                        return follow
+        return []
+
+    def feedback(self, proposed: int, accepted: int) -> None:
+        pass
