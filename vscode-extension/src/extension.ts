@@ -1,0 +1,464 @@
+// Speculative Edits for VS Code: a thin client over the speculative-edits language server.
+//
+// Everything that touches the model goes through the server (`python -m lsp_server --stdio`):
+// the server offers the code actions, runs the rewrite, applies the edit with
+// `workspace/applyEdit` and reports progress with `window/workDoneProgress`. This file only
+// starts the server, asks the user for an instruction, forwards it, and shows the server's
+// `specedit/status` in the status bar.
+import * as os from 'node:os';
+import * as vscode from 'vscode';
+import {
+  CloseAction,
+  type CloseHandlerResult,
+  DidChangeConfigurationNotification,
+  ErrorAction,
+  type ErrorHandlerResult,
+  type LanguageClientOptions,
+  LanguageClient,
+  type Middleware,
+  RevealOutputChannelOn,
+  type ServerOptions,
+  State,
+  TransportKind,
+} from 'vscode-languageclient/node';
+import { askForInstruction, clearRecentInstructions } from './instruction';
+import {
+  displayPython,
+  installCommand,
+  onPythonInterpreterChanged,
+  probeServer,
+  type ProbeResult,
+  type PythonCommand,
+  resolvePython,
+  SERVER_MODULE,
+} from './python';
+import { SERVER_SETTING_KEYS, serverSettings, type ServerSettings } from './settings';
+import {
+  type ClientState,
+  isServerStatus,
+  type ServerStatus,
+  type StatusView,
+  viewForClientState,
+  viewForStatus,
+} from './status';
+
+const CLIENT_ID = 'specedit';
+const CLIENT_NAME = 'Speculative Edits';
+/** Command provided by the server (registered in VS Code by vscode-languageclient). */
+const SERVER_REWRITE_COMMAND = 'specedit.rewriteSelection';
+/** The extension's own command: palette, context menu, keybinding. */
+const INTERACTIVE_REWRITE_COMMAND = 'specedit.rewriteSelectionInteractive';
+const STATUS_NOTIFICATION = 'specedit/status';
+/** Restarts allowed within RESTART_WINDOW_MS after the server dies, before giving up. */
+const MAX_RESTARTS = 3;
+const RESTART_WINDOW_MS = 3 * 60_000;
+
+function readServerSettings(): ServerSettings {
+  const config = vscode.workspace.getConfiguration('specedit');
+  return serverSettings((key) => config.get<unknown>(key));
+}
+
+class StatusBar implements vscode.Disposable {
+  private readonly item: vscode.StatusBarItem;
+  private lastStatus: ServerStatus | undefined;
+
+  constructor() {
+    this.item = vscode.window.createStatusBarItem('specedit.status', vscode.StatusBarAlignment.Right, 100);
+    this.item.name = 'Speculative Edits';
+    this.item.command = 'specedit.showLog';
+    this.setClientState('starting');
+    this.item.show();
+  }
+
+  /** Applies a `specedit/status` notification; returns the previous server state. */
+  setServerStatus(status: ServerStatus): ServerStatus | undefined {
+    const previous = this.lastStatus;
+    // Keep the last rewrite's numbers while the same model is loaded, even when a later
+    // notification (e.g. "busy" then "ready") does not repeat them.
+    const keepStats =
+      status.lastRewrite === undefined &&
+      previous?.lastRewrite !== undefined &&
+      previous.model === status.model;
+    const merged: ServerStatus = keepStats ? { ...status, lastRewrite: previous.lastRewrite } : status;
+    this.lastStatus = merged;
+    this.render(viewForStatus(merged));
+    return previous;
+  }
+
+  setClientState(state: ClientState, detail?: string): void {
+    this.lastStatus = undefined;
+    this.render(viewForClientState(state, detail));
+  }
+
+  private render(view: StatusView): void {
+    this.item.text = view.text;
+    const tooltip = new vscode.MarkdownString(view.tooltip);
+    tooltip.supportThemeIcons = true;
+    this.item.tooltip = tooltip;
+    this.item.backgroundColor = view.isError
+      ? new vscode.ThemeColor('statusBarItem.errorBackground')
+      : undefined;
+  }
+
+  dispose(): void {
+    this.item.dispose();
+  }
+}
+
+class SpecEditClient implements vscode.Disposable {
+  private client: LanguageClient | undefined;
+  /** Resolves to whether the server is running; pending while (re)starting. */
+  private starting: Promise<boolean> | undefined;
+  private restartTimes: number[] = [];
+  private readonly output: vscode.LogOutputChannel;
+  private readonly traceOutput: vscode.OutputChannel;
+  private readonly statusBar: StatusBar;
+
+  constructor(private readonly context: vscode.ExtensionContext) {
+    this.output = vscode.window.createOutputChannel(CLIENT_NAME, { log: true });
+    this.traceOutput = vscode.window.createOutputChannel(`${CLIENT_NAME} Trace`);
+    this.statusBar = new StatusBar();
+  }
+
+  showLog(): void {
+    this.output.show(true);
+  }
+
+  /** Starts the server unless it is running or starting. Resolves to whether it runs. */
+  start(): Promise<boolean> {
+    if (this.client?.state === State.Running) {
+      return Promise.resolve(true);
+    }
+    this.starting ??= this.doStart().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  async restart(): Promise<boolean> {
+    await this.starting;
+    await this.stop();
+    this.restartTimes = [];
+    return this.start();
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client === undefined) {
+      return;
+    }
+    try {
+      await client.dispose(5_000); // stops the server (shutdown/exit) if it runs
+    } catch (error) {
+      this.output.warn(`Stopping the server: ${String(error)}`);
+    }
+    this.statusBar.setClientState('stopped', 'Stopped.');
+  }
+
+  /** The running client, starting it first if needed; undefined (with a message shown) if it cannot run. */
+  async ready(): Promise<LanguageClient | undefined> {
+    const ok = await this.start();
+    return ok ? this.client : undefined;
+  }
+
+  /** Sends the current `specedit` settings to the running server. */
+  async pushSettings(): Promise<void> {
+    const client = this.client;
+    if (client?.state !== State.Running) {
+      return;
+    }
+    const settings = readServerSettings();
+    this.output.info(`Settings changed: ${JSON.stringify(settings)}`);
+    await client.sendNotification(DidChangeConfigurationNotification.type, {
+      settings: { specedit: settings },
+    });
+  }
+
+  private async doStart(): Promise<boolean> {
+    this.statusBar.setClientState('starting');
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    // The server runs in the first workspace folder, so that a relative `specedit.model`
+    // path means the same to it as to the user.
+    const cwd = folder?.uri.fsPath ?? os.homedir();
+    const configured = vscode.workspace.getConfiguration('specedit').get<string>('pythonPath') ?? '';
+    const python = await resolvePython(configured, folder);
+    this.output.info(`Python: ${displayPython(python)} (from ${python.source}); working folder: ${cwd}`);
+
+    const probe = await probeServer(python, cwd);
+    if (!probe.ok) {
+      this.reportStartFailure(python, probe);
+      return false;
+    }
+
+    const serverOptions: ServerOptions = {
+      command: python.command,
+      args: [...python.args, '-m', SERVER_MODULE],
+      transport: TransportKind.stdio, // appends --stdio
+      options: { cwd, env: { ...process.env, PYTHONUNBUFFERED: '1' } },
+    };
+    let initialized = false;
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
+      outputChannel: this.output,
+      traceOutputChannel: this.traceOutput,
+      revealOutputChannelOn: RevealOutputChannelOn.Never,
+      initializationOptions: readServerSettings(),
+      middleware: this.middleware(),
+      initializationFailedHandler: (error: unknown) => {
+        this.output.error(`Initialization failed: ${String(error)}`);
+        return false;
+      },
+      errorHandler: {
+        error: (_error, _message, count): ErrorHandlerResult => ({
+          action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown,
+          handled: true,
+        }),
+        closed: (): CloseHandlerResult => this.onServerClosed(initialized),
+      },
+    };
+
+    const client = new LanguageClient(CLIENT_ID, CLIENT_NAME, serverOptions, clientOptions);
+    this.client = client;
+    client.onNotification(STATUS_NOTIFICATION, (params: unknown) => {
+      this.onStatus(params);
+    });
+    try {
+      await client.start();
+      initialized = true;
+    } catch (error) {
+      this.client = undefined;
+      await client.dispose(2_000).catch(() => undefined);
+      this.reportStartFailure(python, {
+        ok: false,
+        reason: 'failed',
+        detail: error instanceof Error ? error.message : String(error),
+      });
+      return false;
+    }
+    this.output.info('Language server started.');
+    return true;
+  }
+
+  private onServerClosed(initialized: boolean): CloseHandlerResult {
+    if (!initialized) {
+      // start() rejects and reportStartFailure() explains; no automatic restarts.
+      return { action: CloseAction.DoNotRestart, handled: true };
+    }
+    const now = Date.now();
+    this.restartTimes = [...this.restartTimes.filter((t) => now - t < RESTART_WINDOW_MS), now];
+    if (this.restartTimes.length <= MAX_RESTARTS) {
+      this.output.warn('The language server stopped; restarting it.');
+      this.statusBar.setClientState('starting', 'The server stopped; restarting it.');
+      return { action: CloseAction.Restart, handled: true };
+    }
+    this.statusBar.setClientState('stopped', 'The server stopped repeatedly.');
+    void this.showError(
+      'Speculative Edits: the language server stopped several times in a row and will not be restarted. See the log for why.',
+    );
+    return { action: CloseAction.DoNotRestart, handled: true };
+  }
+
+  private reportStartFailure(python: PythonCommand, probe: Exclude<ProbeResult, { ok: true }>): void {
+    const install = installCommand(python);
+    let message: string;
+    switch (probe.reason) {
+      case 'no-python':
+        message =
+          `Speculative Edits: cannot start the language server: the Python interpreter "${displayPython(python)}" ` +
+          `(from ${python.source}) was not found. Install Python 3.10+ and then the server with: ${install} ` +
+          `— or point the setting specedit.pythonPath at a Python that has it.`;
+        break;
+      case 'no-package':
+        message =
+          `Speculative Edits: the language server is not installed for "${displayPython(python)}" ` +
+          `(from ${python.source}). Install it with: ${install}`;
+        break;
+      case 'failed':
+        message =
+          `Speculative Edits: the language server did not start with "${displayPython(python)}": ` +
+          `${firstLine(probe.detail)}. See the log; to (re)install it: ${install}`;
+        break;
+    }
+    this.output.error(message);
+    if (probe.detail) {
+      this.output.error(probe.detail);
+    }
+    this.statusBar.setClientState('stopped', message);
+    void this.showError(message, install);
+  }
+
+  private async showError(message: string, install?: string): Promise<void> {
+    const actions = [
+      ...(install ? ['Copy Install Command'] : []),
+      'Open Settings',
+      'Show Log',
+      'Retry',
+    ];
+    const choice = await vscode.window.showErrorMessage(message, ...actions);
+    switch (choice) {
+      case 'Copy Install Command':
+        if (install) {
+          await vscode.env.clipboard.writeText(install);
+        }
+        break;
+      case 'Open Settings':
+        await vscode.commands.executeCommand('workbench.action.openSettings', 'specedit');
+        break;
+      case 'Show Log':
+        this.showLog();
+        break;
+      case 'Retry':
+        await this.restart();
+        break;
+      default:
+        break;
+    }
+  }
+
+  private onStatus(params: unknown): void {
+    if (!isServerStatus(params)) {
+      this.output.warn(`Ignoring a malformed ${STATUS_NOTIFICATION}: ${JSON.stringify(params)}`);
+      return;
+    }
+    const previous = this.statusBar.setServerStatus(params);
+    if (params.state === 'error' && previous?.state !== 'error') {
+      const what = params.model ? ` (${params.model})` : '';
+      void this.showError(`Speculative Edits${what}: ${params.message ?? 'the server reported an error'}`);
+    }
+  }
+
+  private middleware(): Middleware {
+    return {
+      // The server's `specedit.rewriteSelection` (from the light bulb or from our own
+      // command) needs an instruction: ask for it unless it is already there.
+      executeCommand: async (command, args, next) => {
+        if (command !== SERVER_REWRITE_COMMAND) {
+          return (await next(command, args)) as unknown;
+        }
+        const first: unknown = args[0];
+        const base =
+          typeof first === 'object' && first !== null ? (first as Record<string, unknown>) : {};
+        let instruction = typeof base.instruction === 'string' ? base.instruction.trim() : '';
+        if (instruction === '') {
+          const asked = await askForInstruction(this.context.globalState);
+          if (asked === undefined) {
+            return undefined; // escaped: nothing is sent
+          }
+          instruction = asked;
+        }
+        try {
+          const rest: unknown[] = args.slice(1);
+          return (await next(command, [{ ...base, instruction }, ...rest])) as unknown;
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          this.output.error(`Rewrite failed: ${message}`);
+          void this.showError(`Speculative Edits: the rewrite failed: ${firstLine(message)}`);
+          return undefined;
+        }
+      },
+      workspace: {
+        // Answer `workspace/configuration` for section `specedit` with the same object
+        // that `initializationOptions` and `didChangeConfiguration` carry.
+        configuration: async (params, token, next) => {
+          const result = await next(params, token);
+          if (!Array.isArray(result)) {
+            return result;
+          }
+          return params.items.map((item, i): unknown =>
+            item.section === 'specedit' ? readServerSettings() : result[i],
+          );
+        },
+      },
+    };
+  }
+
+  /** The palette / context-menu / keybinding command: rewrite the active editor's selection. */
+  async rewriteSelectionInteractive(): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) {
+      void vscode.window.showInformationMessage('Speculative Edits: open a file and select the code to rewrite.');
+      return;
+    }
+    const selection = editor.selection;
+    if (selection.isEmpty) {
+      void vscode.window.showInformationMessage('Speculative Edits: select the code to rewrite first.');
+      return;
+    }
+    const client = await this.ready();
+    if (!client) {
+      return; // reportStartFailure() has said why
+    }
+    const instruction = await askForInstruction(this.context.globalState);
+    if (instruction === undefined) {
+      return;
+    }
+    const argument = {
+      uri: client.code2ProtocolConverter.asUri(editor.document.uri),
+      range: client.code2ProtocolConverter.asRange(selection),
+      instruction,
+    };
+    const registered = await vscode.commands.getCommands(true);
+    if (!registered.includes(SERVER_REWRITE_COMMAND)) {
+      void this.showError(
+        `Speculative Edits: the language server does not offer the command ${SERVER_REWRITE_COMMAND}; is it an older version?`,
+      );
+      return;
+    }
+    // Goes through the client-registered command, i.e. the middleware above, to the server.
+    await vscode.commands.executeCommand(SERVER_REWRITE_COMMAND, argument);
+  }
+
+  dispose(): void {
+    this.statusBar.dispose();
+    this.traceOutput.dispose();
+    this.output.dispose();
+  }
+}
+
+function firstLine(s: string): string {
+  const line = s.split('\n').find((l) => l.trim() !== '') ?? s;
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
+
+let specEdit: SpecEditClient | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  const ext = new SpecEditClient(context);
+  specEdit = ext;
+  context.subscriptions.push(
+    ext,
+    vscode.commands.registerCommand(INTERACTIVE_REWRITE_COMMAND, () => ext.rewriteSelectionInteractive()),
+    vscode.commands.registerCommand('specedit.showLog', () => {
+      ext.showLog();
+    }),
+    vscode.commands.registerCommand('specedit.restartServer', () => ext.restart()),
+    vscode.commands.registerCommand('specedit.clearRecentInstructions', () =>
+      clearRecentInstructions(context.globalState),
+    ),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('specedit.pythonPath')) {
+        void ext.restart();
+      } else if (SERVER_SETTING_KEYS.some((k) => e.affectsConfiguration(`specedit.${k}`))) {
+        void ext.pushSettings();
+      }
+    }),
+  );
+  void onPythonInterpreterChanged(() => {
+    const configured = vscode.workspace.getConfiguration('specedit').get<string>('pythonPath') ?? '';
+    if (configured.trim() === '') {
+      void ext.restart();
+    }
+  }).then((d) => {
+    if (d) {
+      context.subscriptions.push(d);
+    }
+  });
+  void ext.start();
+}
+
+export async function deactivate(): Promise<void> {
+  const ext = specEdit;
+  specEdit = undefined;
+  await ext?.stop();
+}

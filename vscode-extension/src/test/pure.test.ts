@@ -1,0 +1,111 @@
+// Unit tests of the extension's pure helpers (no VS Code needed): `npm test`.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { asRecentList, pushRecent } from '../recent';
+import { serverSettings, type ServerSettingKey } from '../settings';
+import { isServerStatus, viewForClientState, viewForStatus } from '../status';
+
+function fromObject(o: Record<string, unknown>): (key: ServerSettingKey) => unknown {
+  return (key) => o[key];
+}
+
+void test('serverSettings drops unset values so the server uses its defaults', () => {
+  assert.deepEqual(
+    serverSettings(
+      fromObject({
+        model: '',
+        device: 'auto',
+        dtype: 'auto',
+        method: '  ',
+        maxNewTokens: null,
+        contextLines: null,
+        presets: [],
+      }),
+    ),
+    {},
+  );
+});
+
+void test('serverSettings passes set values through', () => {
+  assert.deepEqual(
+    serverSettings(
+      fromObject({
+        model: ' /models/tiny ',
+        device: 'cpu',
+        dtype: 'float32',
+        method: 'speculative',
+        maxNewTokens: 256,
+        contextLines: 0,
+        presets: ['Add type hints', '', 3, ' Add docstrings '],
+        pythonPath: '/usr/bin/python3',
+      }),
+    ),
+    {
+      model: '/models/tiny',
+      device: 'cpu',
+      dtype: 'float32',
+      method: 'speculative',
+      maxNewTokens: 256,
+      contextLines: 0,
+      presets: ['Add type hints', 'Add docstrings'],
+    },
+  );
+});
+
+void test('serverSettings ignores values of the wrong type', () => {
+  assert.deepEqual(
+    serverSettings(fromObject({ model: 3, maxNewTokens: 2.5, contextLines: -1, presets: 'x' })),
+    {},
+  );
+});
+
+void test('pushRecent puts the newest first, deduplicates and caps the list', () => {
+  assert.deepEqual(pushRecent(['a', 'b', 'c'], 'b'), ['b', 'a', 'c']);
+  assert.deepEqual(pushRecent(['a', 'b'], ' c '), ['c', 'a', 'b']);
+  assert.deepEqual(pushRecent(['a', 'b', 'c'], 'd', 3), ['d', 'a', 'b']);
+  assert.deepEqual(pushRecent(['a'], '   '), ['a']);
+});
+
+void test('asRecentList tolerates whatever was stored', () => {
+  assert.deepEqual(asRecentList(undefined), []);
+  assert.deepEqual(asRecentList('x'), []);
+  assert.deepEqual(asRecentList(['x', 1, '', 'y']), ['x', 'y']);
+});
+
+void test('status bar: loading, busy and error states', () => {
+  assert.match(viewForStatus({ state: 'loading', model: 'tiny' }).text, /loading/);
+  assert.match(viewForStatus({ state: 'busy', model: 'tiny' }).text, /rewriting/);
+  const error = viewForStatus({ state: 'error', model: 'tiny', message: 'no such model' });
+  assert.equal(error.isError, true);
+  assert.match(error.tooltip, /no such model/);
+});
+
+void test('status bar: ready shows the last rewrite tokens/s and speed-up', () => {
+  const view = viewForStatus({
+    state: 'ready',
+    model: 'tiny',
+    lastRewrite: { tokensPerSecond: 123.456, speedup: 3.21, outputTokens: 40, forwardPasses: 9 },
+  });
+  assert.equal(view.text, '$(zap) SpecEdit: 123 tok/s · 3.2×');
+  assert.match(view.tooltip, /40 tokens in 9 forward passes/);
+  assert.equal(view.isError, false);
+  const noSpeedup = viewForStatus({
+    state: 'ready',
+    model: 'tiny',
+    lastRewrite: { tokensPerSecond: 7.25, speedup: null, outputTokens: 4, forwardPasses: 4 },
+  });
+  assert.equal(noSpeedup.text, '$(zap) SpecEdit: 7.3 tok/s');
+  assert.equal(viewForStatus({ state: 'ready', model: 'tiny' }).text, '$(check) SpecEdit');
+});
+
+void test('status bar: client-side states', () => {
+  assert.equal(viewForClientState('stopped').isError, true);
+  assert.match(viewForClientState('starting').text, /loading~spin/);
+});
+
+void test('isServerStatus checks the wire shape', () => {
+  assert.equal(isServerStatus({ state: 'ready', model: 'm' }), true);
+  assert.equal(isServerStatus({ model: 'm' }), false);
+  assert.equal(isServerStatus(null), false);
+  assert.equal(isServerStatus({ state: 'ready', model: 3 }), false);
+});
