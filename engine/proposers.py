@@ -72,6 +72,7 @@ class OriginalCodeProposer:
         self._proposal_start = 0
         self._weak_len = self.settings.weak_draft
         self._first = True
+        self._strong = True
         # n-gram -> sorted continuation indices (index just past the n-gram's last token).
         self._index: dict[tuple[int, ...], list[int]] = {}
         for n in range(1, self.settings.max_match + 1):
@@ -105,12 +106,16 @@ class OriginalCodeProposer:
         if self._first or not output:
             start, length = self.pointer, s.first_draft
             self._first = False
+            self._strong = True
         else:
             found = self._locate(output)
             if found is None:
                 return []
             start, n = found
-            strong = n >= s.strong_match or start == self.pointer
+            # Trusted: a long match, or one that resumes right where the original was left
+            # (the matched n-gram touches the pointer), as after an inserted line.
+            strong = n >= s.strong_match or start - n <= self.pointer <= start
+            self._strong = strong
             length = s.max_draft if strong else self._weak_len
         if length is None:
             length = len(self.original) - start
@@ -123,10 +128,10 @@ class OriginalCodeProposer:
     def feedback(self, proposed: int, accepted: int) -> None:
         if proposed == 0:
             return
-        # Accepted tokens confirm where the output is in the original. On a rejection the
-        # model's own token replaced original[pointer], which may be an insertion, so the
-        # pointer stays there; a proposal rejected outright confirms nothing.
-        if accepted:
+        # Accepted tokens confirm where the output is in the original, unless the match was
+        # weak and only a token or two agreed by chance. On a rejection the model's own token
+        # replaced original[pointer], which may be an insertion, so the pointer stays there.
+        if accepted and (self._strong or accepted >= self.settings.strong_match):
             self.pointer = self._proposal_start + accepted
         if accepted == proposed:
             self._weak_len = min(self._weak_len * 2, max(len(self.original), 1))

@@ -1,0 +1,54 @@
+"""A deterministic stand-in model whose greedy output is a given token sequence.
+
+Used only to count forward passes: a real model's greedy output cannot be chosen, and the
+efficiency bounds are stated for a known output. It follows the transformers calling
+convention (input_ids, past_key_values, use_cache, logits_to_keep) so the engine's real
+runner and verifying loop drive it unchanged. The argmax at absolute position t is
+script[t - prompt_len + 1]: the output does not depend on what was drafted, exactly as a
+real model's greedy output does not.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import torch
+
+
+class ScriptedCache:
+    def __init__(self) -> None:
+        self.length = 0
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def crop(self, n: int) -> None:
+        if n > 0:
+            raise ValueError("crop takes a negative count, as transformers 5 does")
+        self.length += n
+
+
+class ScriptedModel(torch.nn.Module):
+    def __init__(self, prompt_len: int, script: list[int], vocab_size: int) -> None:
+        super().__init__()
+        self.prompt_len = prompt_len
+        self.script = script
+        self.vocab_size = vocab_size
+        self.calls = 0
+        self.tokens_seen = 0
+
+    def forward(self, input_ids: torch.Tensor, past_key_values: ScriptedCache | None = None,
+                use_cache: bool = True, logits_to_keep: int = 0, **_: object) -> SimpleNamespace:
+        cache = past_key_values or ScriptedCache()
+        n = input_ids.shape[1]
+        first = cache.length
+        cache.length += n
+        self.calls += 1
+        self.tokens_seen += n
+        keep = logits_to_keep or n
+        logits = torch.zeros(1, keep, self.vocab_size)
+        for j, pos in enumerate(range(first + n - keep, first + n)):
+            index = pos - self.prompt_len + 1
+            if 0 <= index < len(self.script):
+                logits[0, j, self.script[index]] = 1.0
+        return SimpleNamespace(logits=logits, past_key_values=cache)
