@@ -58,6 +58,7 @@ class DecodeStats:
     drafted_tokens: int = 0
     accepted_tokens: int = 0
     draft_forward_passes: int = 0
+    verification_steps: int = 0  # passes that checked a non-empty draft
     wall_seconds: float = 0.0
     # Seconds of each pass that fed at most two tokens: the cost of a plain greedy step.
     single_pass_seconds: list[float] = field(default_factory=list)
@@ -99,9 +100,10 @@ def verify_loop(
     while len(output) < max_new_tokens:
         if should_stop is not None and should_stop():
             raise RewriteCancelled()
-        # Leave room for the model's own token after the draft.
-        room = max_new_tokens - len(output) - 1
-        draft = proposer.propose(output, room)[:room] if room > 0 else []
+        # A draft may cover every token still wanted: the target's own token after a fully
+        # accepted one is simply cut off below, and no pass goes without a proposal.
+        room = max_new_tokens - len(output)
+        draft = proposer.propose(output, room)[:room]
         fed_before = runner.tokens_fed
         pass_started = time.perf_counter()
         predicted = runner.predict(prompt + output, draft)
@@ -112,6 +114,7 @@ def verify_loop(
             accepted += 1
         proposer.feedback(len(draft), accepted)
         stats.drafted_tokens += len(draft)
+        stats.verification_steps += bool(draft)
         stats.accepted_tokens += accepted
         start = len(output)
         output.extend(draft[:accepted])

@@ -206,7 +206,8 @@ def rewrite(
                 raise InvalidRequestError("method draft-model needs a draft model (--draft)")
             from .draft_model import DraftModelProposer
 
-            proposer = DraftModelProposer.for_models(draft, loaded, prompt.prompt_ids)
+            proposer = DraftModelProposer.for_models(draft, loaded, prompt.prompt_ids,
+                                                     stop_ids=prompt.stop.stop_tokens.ids)
         result = verify_loop(runner, prompt.prompt_ids, proposer, prompt.stop, max_new_tokens,
                              on_progress=on_progress, should_stop=should_stop)
     _synchronize(loaded.device)
