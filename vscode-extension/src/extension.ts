@@ -95,6 +95,7 @@ class StatusBar implements vscode.Disposable {
     const tooltip = new vscode.MarkdownString(view.tooltip);
     tooltip.supportThemeIcons = true;
     this.item.tooltip = tooltip;
+    this.item.accessibilityInformation = { label: view.ariaLabel, role: 'button' };
     this.item.backgroundColor = view.isError
       ? new vscode.ThemeColor('statusBarItem.errorBackground')
       : undefined;

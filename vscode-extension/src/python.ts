@@ -108,11 +108,19 @@ export type ProbeResult =
   | { ok: true }
   | { ok: false; reason: 'no-python' | 'no-package' | 'failed'; detail: string };
 
-/** Checks, without importing it, that `python -m lsp_server` can find the server package. */
+/** Checks that `python -m lsp_server` would find the server package (without starting it). */
 export function probeServer(py: PythonCommand, cwd: string): Promise<ProbeResult> {
-  const code =
-    'import importlib.util, sys\n' +
-    `sys.exit(0 if importlib.util.find_spec(${JSON.stringify(SERVER_MODULE)}) else 3)`;
+  // `python -m lsp_server` needs lsp_server/__main__.py; finding it imports only the
+  // package's __init__ (an empty folder on sys.path would pass a plain find_spec).
+  const module = JSON.stringify(SERVER_MODULE);
+  const code = [
+    'import importlib.util, sys',
+    'try:',
+    `    ok = importlib.util.find_spec(${module}) is not None and importlib.util.find_spec(${module} + ".__main__") is not None`,
+    'except ModuleNotFoundError:',
+    '    ok = False',
+    'sys.exit(0 if ok else 3)',
+  ].join('\n');
   return new Promise((resolve) => {
     execFile(
       py.command,

@@ -1,4 +1,4 @@
-// The `specedit` settings the language server understands, cleaned up for the wire.
+// The `specedit` settings the language server understands, checked for the wire.
 // Pure (no `vscode` import) so it can be unit-tested with node:test.
 
 /** Keys of the `specedit` section that belong to the server (the rest are the client's). */
@@ -28,20 +28,16 @@ export interface ServerSettings {
  * Builds the object sent as `initializationOptions`, in `workspace/didChangeConfiguration`
  * and as the answer to `workspace/configuration` for section `specedit`.
  *
- * Unset values are left out so that the server applies its own defaults: empty strings,
- * `null`, the string "auto" (device/dtype: "let the server pick") and an empty preset list.
+ * Every server key is sent with its value (package.json gives each one the server's default),
+ * so that resetting a setting resets it on the server too: the server keeps its current value
+ * for a key that is absent or null. Values of the wrong type, and an empty model, are left out
+ * (the server keeps what it has); the client-only keys (`pythonPath`, `trace`) are never sent.
  */
 export function serverSettings(get: (key: ServerSettingKey) => unknown): ServerSettings {
   const out: ServerSettings = {};
-  for (const key of ['model', 'method'] as const) {
+  for (const key of ['model', 'device', 'dtype', 'method'] as const) {
     const v = get(key);
     if (typeof v === 'string' && v.trim() !== '') {
-      out[key] = v.trim();
-    }
-  }
-  for (const key of ['device', 'dtype'] as const) {
-    const v = get(key);
-    if (typeof v === 'string' && v.trim() !== '' && v !== 'auto') {
       out[key] = v.trim();
     }
   }
@@ -53,13 +49,10 @@ export function serverSettings(get: (key: ServerSettingKey) => unknown): ServerS
   }
   const presets = get('presets');
   if (Array.isArray(presets)) {
-    const clean = presets
+    out.presets = presets
       .filter((p): p is string => typeof p === 'string')
       .map((p) => p.trim())
       .filter((p) => p !== '');
-    if (clean.length > 0) {
-      out.presets = clean;
-    }
   }
   return out;
 }

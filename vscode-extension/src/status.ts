@@ -25,6 +25,8 @@ export interface StatusView {
   text: string;
   /** Markdown. */
   tooltip: string;
+  /** For screen readers (and the end-to-end test): "Speculative Edits: <state>…". */
+  ariaLabel: string;
   isError: boolean;
 }
 
@@ -70,22 +72,26 @@ export function viewForStatus(s: ServerStatus): StatusView {
       return {
         text: `$(loading~spin) ${NAME}: loading`,
         tooltip: `**Speculative Edits**: loading ${model}…${message}${footer}`,
+        ariaLabel: 'Speculative Edits: loading the model',
         isError: false,
       };
     case 'busy':
       return {
         text: `$(sync~spin) ${NAME}: rewriting…`,
         tooltip: `**Speculative Edits**: rewriting with ${model}…${message}${footer}`,
+        ariaLabel: 'Speculative Edits: rewriting',
         isError: false,
       };
     case 'error':
       return {
         text: `$(error) ${NAME}: error`,
         tooltip: `**Speculative Edits**: error with ${model}${message}${footer}`,
+        ariaLabel: `Speculative Edits: error${s.message ? `: ${s.message}` : ''}`,
         isError: true,
       };
     case 'ready': {
       let text = `$(check) ${NAME}`;
+      let ariaLabel = 'Speculative Edits: ready';
       let details = '';
       if (s.lastRewrite) {
         const speedup = formatSpeedup(s.lastRewrite.speedup);
@@ -94,10 +100,15 @@ export function viewForStatus(s: ServerStatus): StatusView {
           text += ` · ${speedup}`;
         }
         details = '\n\n' + lastRewriteLines(s.lastRewrite).join('  \n');
+        ariaLabel += `; last rewrite ${formatTokensPerSecond(s.lastRewrite.tokensPerSecond)}`;
+        if (speedup !== undefined) {
+          ariaLabel += `, ${speedup} speed-up`;
+        }
       }
       return {
         text,
         tooltip: `**Speculative Edits**: ${model} is ready${details}${message}${footer}`,
+        ariaLabel,
         isError: false,
       };
     }
@@ -107,6 +118,7 @@ export function viewForStatus(s: ServerStatus): StatusView {
       return {
         text: `$(info) ${NAME}: ${state}`,
         tooltip: `**Speculative Edits**: ${escapeMarkdown(state)}${message}${footer}`,
+        ariaLabel: `Speculative Edits: ${state}`,
         isError: false,
       };
     }
@@ -121,12 +133,14 @@ export function viewForClientState(state: ClientState, detail?: string): StatusV
     return {
       text: `$(loading~spin) ${NAME}`,
       tooltip: `**Speculative Edits**: starting the language server…${more}${footer}`,
+      ariaLabel: 'Speculative Edits: starting the language server',
       isError: false,
     };
   }
   return {
     text: `$(error) ${NAME}: not running`,
     tooltip: `**Speculative Edits**: the language server is not running.${more}${footer}`,
+    ariaLabel: 'Speculative Edits: not running',
     isError: true,
   };
 }

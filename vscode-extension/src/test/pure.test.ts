@@ -9,54 +9,45 @@ function fromObject(o: Record<string, unknown>): (key: ServerSettingKey) => unkn
   return (key) => o[key];
 }
 
-void test('serverSettings drops unset values so the server uses its defaults', () => {
-  assert.deepEqual(
-    serverSettings(
-      fromObject({
-        model: '',
-        device: 'auto',
-        dtype: 'auto',
-        method: '  ',
-        maxNewTokens: null,
-        contextLines: null,
-        presets: [],
-      }),
-    ),
-    {},
-  );
-});
-
-void test('serverSettings passes set values through', () => {
+void test('serverSettings sends every server key with its value', () => {
   assert.deepEqual(
     serverSettings(
       fromObject({
         model: ' /models/tiny ',
-        device: 'cpu',
+        device: 'auto',
         dtype: 'float32',
         method: 'speculative',
-        maxNewTokens: 256,
-        contextLines: 0,
+        maxNewTokens: 0,
+        contextLines: 20,
         presets: ['Add type hints', '', 3, ' Add docstrings '],
         pythonPath: '/usr/bin/python3',
+        trace: { server: 'verbose' },
       }),
     ),
     {
       model: '/models/tiny',
-      device: 'cpu',
+      device: 'auto',
       dtype: 'float32',
       method: 'speculative',
-      maxNewTokens: 256,
-      contextLines: 0,
+      maxNewTokens: 0,
+      contextLines: 20,
       presets: ['Add type hints', 'Add docstrings'],
     },
   );
 });
 
-void test('serverSettings ignores values of the wrong type', () => {
+void test('serverSettings keeps an empty preset list (no preset actions)', () => {
+  assert.deepEqual(serverSettings(fromObject({ presets: [] })), { presets: [] });
+});
+
+void test('serverSettings leaves out empty and wrongly typed values', () => {
   assert.deepEqual(
-    serverSettings(fromObject({ model: 3, maxNewTokens: 2.5, contextLines: -1, presets: 'x' })),
+    serverSettings(
+      fromObject({ model: '  ', device: 3, maxNewTokens: 2.5, contextLines: -1, presets: 'x' }),
+    ),
     {},
   );
+  assert.deepEqual(serverSettings(fromObject({ maxNewTokens: null, contextLines: null })), {});
 });
 
 void test('pushRecent puts the newest first, deduplicates and caps the list', () => {
@@ -88,6 +79,7 @@ void test('status bar: ready shows the last rewrite tokens/s and speed-up', () =
   });
   assert.equal(view.text, '$(zap) SpecEdit: 123 tok/s · 3.2×');
   assert.match(view.tooltip, /40 tokens in 9 forward passes/);
+  assert.equal(view.ariaLabel, 'Speculative Edits: ready; last rewrite 123 tok/s, 3.2× speed-up');
   assert.equal(view.isError, false);
   const noSpeedup = viewForStatus({
     state: 'ready',
