@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 
@@ -99,6 +101,32 @@ def _known_catalog_names() -> list[str]:
     return sorted(catalog.CATALOG)
 
 
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick connection attempt, so an offline machine fails at once, not after retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    try:
+        socket.create_connection((host or "huggingface.co", 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _from_hub(spec: str, dtype: torch.dtype) -> tuple[Any, Any]:
+    """From the local Hugging Face cache, else from the hub when it can be reached."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        return (AutoTokenizer.from_pretrained(spec, local_files_only=True),
+                AutoModelForCausalLM.from_pretrained(spec, dtype=dtype, local_files_only=True))
+    except OSError:
+        if not _hub_reachable():
+            raise OSError("the hub is unreachable") from None
+    return (AutoTokenizer.from_pretrained(spec),
+            AutoModelForCausalLM.from_pretrained(spec, dtype=dtype))
+
+
 def _looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or os.sep in spec.strip("/").split("/", 1)[-1]
 
@@ -109,9 +137,15 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto", *,
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     log = log or _stderr
+    if not sys.stderr.isatty():
+        # transformers' loading bars would clutter logs and the editor's output channel.
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     tried: list[str] = []
+    hub_tried = False
 
     folder = _catalog_folder(spec, torch_dtype, log)
     if folder is None:
@@ -126,13 +160,18 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto", *,
         if folder is None:
             if _looks_like_path(spec):
                 raise OSError("not a folder")
-            tried.append("the Hugging Face hub (and its local cache)")
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+            tried.append("the Hugging Face cache and hub")
+            hub_tried = True
+            tokenizer, model = _from_hub(spec, torch_dtype)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype)
     except (OSError, ValueError) as exc:
         if folder is not None:
             raise SpecEditError(f"could not load the model in {folder}: {exc}") from exc
         names = ", ".join(_known_catalog_names()) or "none installed"
+        if hub_tried and "unreachable" in str(exc):
+            tried[-1] += " (unreachable)"
         raise ModelNotFoundError(
             f"model {spec!r} not found (tried {', '.join(tried)}); pass a catalog name "
             f"({names}), a folder with a transformers model, or a hub id you can reach"
