@@ -5,6 +5,7 @@
 // `workspace/applyEdit` and reports progress with `window/workDoneProgress`. This file only
 // starts the server, asks the user for an instruction, forwards it, and shows the server's
 // `specedit/status` in the status bar.
+import { type ChildProcess, spawn } from 'node:child_process';
 import * as os from 'node:os';
 import * as vscode from 'vscode';
 import {
@@ -19,7 +20,6 @@ import {
   RevealOutputChannelOn,
   type ServerOptions,
   State,
-  TransportKind,
 } from 'vscode-languageclient/node';
 import { askForInstruction, clearRecentInstructions } from './instruction';
 import {
@@ -52,6 +52,17 @@ const STATUS_NOTIFICATION = 'specedit/status';
 /** Restarts allowed within RESTART_WINDOW_MS after the server dies, before giving up. */
 const MAX_RESTARTS = 3;
 const RESTART_WINDOW_MS = 3 * 60_000;
+
+/**
+ * All error reporting goes through this extension's own messages (one per problem, with the
+ * actions that fix it); vscode-languageclient's own pop-ups, some of which it forces even with
+ * `revealOutputChannelOn: Never`, would double them. The log still gets every line.
+ */
+class QuietLanguageClient extends LanguageClient {
+  override error(message: string, data?: unknown): void {
+    super.error(message, data, false);
+  }
+}
 
 function readServerSettings(): ServerSettings {
   const config = vscode.workspace.getConfiguration('specedit');
@@ -108,6 +119,7 @@ class StatusBar implements vscode.Disposable {
 
 class SpecEditClient implements vscode.Disposable {
   private client: LanguageClient | undefined;
+  private serverProcess: ChildProcess | undefined;
   /** Resolves to whether the server is running; pending while (re)starting. */
   private starting: Promise<boolean> | undefined;
   private restartTimes: number[] = [];
@@ -149,11 +161,14 @@ class SpecEditClient implements vscode.Disposable {
     if (client === undefined) {
       return;
     }
+    const child = this.serverProcess;
+    this.serverProcess = undefined;
     try {
-      await client.dispose(5_000); // stops the server (shutdown/exit) if it runs
+      await client.dispose(5_000); // shutdown + exit if it runs
     } catch (error) {
       this.output.warn(`Stopping the server: ${String(error)}`);
     }
+    killIfAlive(child);
     this.statusBar.setClientState('stopped', 'Stopped.');
   }
 
@@ -192,12 +207,26 @@ class SpecEditClient implements vscode.Disposable {
       return false;
     }
 
-    const serverOptions: ServerOptions = {
-      command: python.command,
-      args: [...python.args, '-m', SERVER_MODULE],
-      transport: TransportKind.stdio, // appends --stdio
-      options: { cwd, env: { ...process.env, PYTHONUNBUFFERED: '1' } },
-    };
+    // Spawned here rather than by vscode-languageclient so that the end of the server's
+    // stderr (a traceback's last line, say) can go into the message when it fails to start.
+    let stderrTail = '';
+    const serverOptions: ServerOptions = () =>
+      new Promise<ChildProcess>((resolve, reject) => {
+        const child = spawn(python.command, [...python.args, '-m', SERVER_MODULE, '--stdio'], {
+          cwd,
+          env: { ...process.env, PYTHONUNBUFFERED: '1' },
+          stdio: 'pipe',
+          windowsHide: true,
+        });
+        this.serverProcess = child;
+        child.stderr.on('data', (data: Buffer) => {
+          stderrTail = (stderrTail + data.toString('utf8')).slice(-8_000);
+        });
+        child.once('spawn', () => {
+          resolve(child);
+        });
+        child.once('error', reject);
+      });
     let initialized = false;
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
@@ -219,24 +248,40 @@ class SpecEditClient implements vscode.Disposable {
       },
     };
 
-    const client = new LanguageClient(CLIENT_ID, CLIENT_NAME, serverOptions, clientOptions);
+    const client = new QuietLanguageClient(CLIENT_ID, CLIENT_NAME, serverOptions, clientOptions);
     this.client = client;
+    client.onDidChangeState((e) => {
+      if (e.newState === State.Stopped && this.client === client && initialized) {
+        this.statusBar.setClientState('stopped', 'The language server stopped.');
+      }
+    });
     client.onNotification(STATUS_NOTIFICATION, (params: unknown) => {
       this.onStatus(params);
     });
+    let failure: string | undefined;
     try {
       await client.start();
-      initialized = true;
     } catch (error) {
+      failure = error instanceof Error ? error.message : String(error);
+    }
+    // start() can resolve although initialization failed (the client stops itself meanwhile).
+    if (failure === undefined && client.state !== State.Running) {
+      failure = 'the server stopped during initialization';
+    }
+    if (failure !== undefined) {
       this.client = undefined;
+      const child = this.serverProcess;
+      this.serverProcess = undefined;
       await client.dispose(2_000).catch(() => undefined);
+      killIfAlive(child);
       this.reportStartFailure(python, {
         ok: false,
         reason: 'failed',
-        detail: error instanceof Error ? error.message : String(error),
+        detail: lastLine(stderrTail) ?? failure,
       });
       return false;
     }
+    initialized = true;
     this.output.info('Language server started.');
     return true;
   }
@@ -352,6 +397,10 @@ class SpecEditClient implements vscode.Disposable {
           const rest: unknown[] = args.slice(1);
           return (await next(command, [{ ...base, instruction }, ...rest])) as unknown;
         } catch (error) {
+          if (isCancellation(error)) {
+            this.output.info('Rewrite cancelled.');
+            return undefined;
+          }
           const message = error instanceof Error ? error.message : String(error);
           this.output.error(`Rewrite failed: ${message}`);
           void this.showError(`Speculative Edits: the rewrite failed: ${firstLine(message)}`);
@@ -415,6 +464,32 @@ class SpecEditClient implements vscode.Disposable {
     this.traceOutput.dispose();
     this.output.dispose();
   }
+}
+
+/** A request the user (or the server) cancelled: vscode-languageclient throws CancellationError. */
+function isCancellation(error: unknown): boolean {
+  return (
+    error instanceof vscode.CancellationError ||
+    (error instanceof Error && (error.name === 'Canceled' || error.name === 'LSPCancellationError'))
+  );
+}
+
+/** The last non-empty line (e.g. the exception of a traceback), if any. */
+function lastLine(s: string): string | undefined {
+  const lines = s.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  return lines[lines.length - 1];
+}
+
+/** Ends a server process that did not exit after shutdown/exit. */
+function killIfAlive(child: ChildProcess | undefined): void {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) {
+    return;
+  }
+  setTimeout(() => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+    }
+  }, 2_000).unref();
 }
 
 function firstLine(s: string): string {
