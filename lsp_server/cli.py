@@ -1,0 +1,57 @@
+"""Command line: `python -m lsp_server` and `specedit serve` (the same flags)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    transport = parser.add_mutually_exclusive_group()
+    transport.add_argument("--stdio", action="store_true",
+                           help="talk LSP over stdin/stdout (the default; editors add this flag)")
+    transport.add_argument("--tcp", action="store_true",
+                           help="listen on --host/--port instead, for debugging")
+    parser.add_argument("--host", default="127.0.0.1", help="TCP host (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=2087, help="TCP port (default: %(default)s)")
+    parser.add_argument("--log-level", default=os.environ.get("SPECEDIT_LOG_LEVEL", "WARNING"),
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="server log on stderr (default: %(default)s)")
+    # vscode-languageclient passes this to servers it starts as node modules; harmless here.
+    parser.add_argument("--clientProcessId", help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(stream=sys.stderr, level=args.log_level,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    from .server import create_server
+
+    server = create_server()
+    if args.tcp:
+        server.start_tcp(args.host, args.port)
+        return 0
+    # stdout carries the protocol: anything else printing there (a library's print) would
+    # corrupt it, so the protocol keeps the real stdout and the rest goes to stderr.
+    protocol_out = sys.stdout.buffer
+    sys.stdout = sys.stderr
+    server.start_io(sys.stdin.buffer, protocol_out)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds `specedit serve` (engine/cli.py calls this)."""
+    parser = subparsers.add_parser(
+        "serve", help="run the language server (stdio; --tcp for debugging)",
+        description="Run the speculative-edits language server for any LSP editor.")
+    add_serve_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lsp_server",
+        description="Run the speculative-edits language server for any LSP editor.")
+    add_serve_arguments(parser)
+    return run(parser.parse_args(argv))

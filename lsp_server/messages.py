@@ -1,0 +1,58 @@
+"""What the user reads when a request fails: one line that says what to do, plus details.
+
+The line goes to `window/showMessage`, the details (traceback) to `window/logMessage`.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass
+
+from lsprotocol import types
+
+
+class Refused(Exception):
+    """The server chose not to rewrite or apply (empty selection, document changed...)."""
+
+
+class DocumentChanged(Refused):
+    """The document is no longer the text the rewrite was computed for."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    message: str
+    detail: str
+    type: types.MessageType
+    cancelled: bool = False
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    torch = sys.modules.get("torch")
+    oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
+    return isinstance(exc, MemoryError) or (oom is not None and isinstance(exc, oom))
+
+
+def describe(exc: BaseException, action: str = "the rewrite") -> Failure:
+    """`action` names what failed, for errors that do not say it themselves."""
+    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+    engine = sys.modules.get("engine")  # loaded by then if the engine raised it
+    if isinstance(exc, Refused):
+        return Failure(f"specedit: {exc}", detail, types.MessageType.Warning)
+    if engine is not None and isinstance(exc, engine.RewriteCancelled):
+        return Failure("specedit: rewrite cancelled; nothing was changed.", str(exc),
+                       types.MessageType.Info, cancelled=True)
+    if engine is not None and isinstance(exc, engine.ModelNotFoundError):
+        return Failure(f"specedit: {exc}. Set specedit.model to a model you have.", detail,
+                       types.MessageType.Error)
+    if engine is not None and isinstance(exc, engine.SpecEditError):
+        return Failure(f"specedit: {exc}", detail, types.MessageType.Error)
+    if _is_out_of_memory(exc):
+        return Failure(
+            "specedit: out of memory: select less code, lower specedit.maxNewTokens or "
+            "specedit.contextLines, or pick a smaller model or dtype (bfloat16).",
+            detail, types.MessageType.Error)
+    return Failure(
+        f"specedit: {action} failed ({type(exc).__name__}: {exc}); "
+        "the server log has the details.", detail, types.MessageType.Error)

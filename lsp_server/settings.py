@@ -1,0 +1,130 @@
+"""The `specedit` settings section: defaults, and parsing what editors send.
+
+Editors send settings in `initializationOptions` (the section itself, or `{specedit: {...}}`),
+in `workspace/didChangeConfiguration` and as the answer to `workspace/configuration`. A bad
+value never stops the server: it is reported and the previous (or default) value is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SECTION = "specedit"
+DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
+DEFAULT_PRESETS = ("Add docstrings", "Add type hints", "Add comments explaining the code")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+# engine.METHODS less "draft-model", which needs a second model the settings cannot name.
+# Spelled out here so that reading settings does not import torch (seconds) before the handshake.
+METHODS = ("speculative", "greedy", "prompt-lookup", "ngram")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What identifies a loaded model: changing any of these reloads it."""
+
+    model: str
+    device: str
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = DEFAULT_MODEL
+    device: str = "auto"
+    dtype: str = "auto"
+    method: str = "speculative"
+    max_new_tokens: int | None = None  # None: the engine's default, about twice the selection
+    # 20 lines each side give the model the enclosing function or class header for most
+    # selections while keeping the prompt (and so the prefill) short on a CPU.
+    context_lines: int = 20
+    presets: tuple[str, ...] = DEFAULT_PRESETS
+
+    @property
+    def model_spec(self) -> ModelSpec:
+        return ModelSpec(self.model, self.device, self.dtype)
+
+
+# camelCase wire name -> field name
+_WIRE_NAMES = {
+    "model": "model",
+    "device": "device",
+    "dtype": "dtype",
+    "method": "method",
+    "maxNewTokens": "max_new_tokens",
+    "contextLines": "context_lines",
+    "presets": "presets",
+}
+
+
+def section_of(raw: Any) -> Mapping[str, Any] | None:
+    """The `specedit` section in `{specedit: {...}}`, or `raw` if it is the section itself.
+
+    None when `raw` is neither (e.g. another tool's settings): that changes nothing.
+    """
+    if not isinstance(raw, Mapping):
+        return None
+    inner = raw.get(SECTION)
+    if isinstance(inner, Mapping):
+        return inner
+    if not raw or any(key in raw for key in _WIRE_NAMES):
+        return raw
+    return None
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{SECTION}.{name} {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _parse_value(wire: str, value: Any) -> Any:
+    if wire == "model":
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{SECTION}.model must be a catalog name, a folder or a hub id")
+        return value.strip()
+    if wire == "device":
+        return _choice(wire, value, DEVICES)
+    if wire == "dtype":
+        return _choice(wire, value, DTYPES)
+    if wire == "method":
+        return _choice(wire, value, METHODS)
+    if wire == "maxNewTokens":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{SECTION}.maxNewTokens {value!r} must be a whole number >= 0 "
+                             "(0: as long as the selection needs)")
+        return value or None
+    if wire == "contextLines":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{SECTION}.contextLines {value!r} must be a whole number >= 0")
+        return value
+    if wire == "presets":
+        if not isinstance(value, list | tuple) or not all(isinstance(p, str) for p in value):
+            raise ValueError(f"{SECTION}.presets must be a list of instructions (strings)")
+        return tuple(p.strip() for p in value if p.strip())
+    raise AssertionError(wire)
+
+
+def parse_settings(section: Mapping[str, Any],
+                   previous: Settings | None = None) -> tuple[Settings, list[str]]:
+    """Settings from a client's `specedit` section, and one line per value it got wrong.
+
+    The section is the whole truth: a key that is absent or null takes its default (editors
+    leave out what the user has not set). A bad value keeps `previous`'s value, so a typo in
+    the model name does not unload a working model. Unknown keys are ignored: editors keep
+    their own client-side keys in the same section.
+    """
+    previous = previous or Settings()
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for wire, name in _WIRE_NAMES.items():
+        if section.get(wire) is None:
+            continue
+        try:
+            values[name] = _parse_value(wire, section[wire])
+        except ValueError as exc:
+            values[name] = getattr(previous, name)
+            problems.append(f"{exc}; keeping {values[name]!r}")
+    return Settings(**values), problems

@@ -1,0 +1,173 @@
+"""A scripted editor for the LSP tests: it keeps its documents and applies edits as one would."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import attrs
+from lsprotocol import converters, types
+from pytest_lsp import LanguageClient, make_test_lsp_client
+
+converter = converters.get_converter()
+
+
+def plain(value: Any) -> Any:
+    """pygls returns custom responses as namedtuples: back to dicts and lists."""
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if hasattr(value, "__attrs_attrs__"):
+        return converter.unstructure(value)
+    return value
+
+
+def _offset(text: str, position: types.Position) -> int:
+    """Index in `text` of an LSP position (lines end at \n, \r\n or \r; UTF-16 columns)."""
+    lines = re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
+    if position.line >= len(lines):
+        return len(text)
+    offset = sum(len(line) for line in lines[:position.line])
+    line, units, i = lines[position.line].rstrip("\r\n"), 0, 0
+    while i < len(line) and units < position.character:
+        units += 2 if ord(line[i]) > 0xFFFF else 1
+        i += 1
+    return offset + i
+
+
+def apply_text_edits(text: str, edits: list[types.TextEdit]) -> str:
+    """Edits all refer to the original text, so apply them from the last to the first."""
+    spans = sorted(((_offset(text, e.range.start), _offset(text, e.range.end), e.new_text)
+                    for e in edits), reverse=True)
+    for start, end, new in spans:
+        text = text[:start] + new + text[end:]
+    return text
+
+
+def edits_for(edit: types.WorkspaceEdit | dict[str, Any], uri: str) -> list[types.TextEdit]:
+    """The TextEdits for `uri` in a WorkspaceEdit, whether it uses documentChanges or changes."""
+    if isinstance(edit, dict):
+        edit = converter.structure(edit, types.WorkspaceEdit)
+    found: list[types.TextEdit] = []
+    for change in edit.document_changes or []:
+        assert isinstance(change, types.TextDocumentEdit), change
+        if change.text_document.uri == uri:
+            found += [e for e in change.edits if isinstance(e, types.TextEdit)]
+    for change_uri, text_edits in (edit.changes or {}).items():
+        if change_uri == uri:
+            found += list(text_edits)
+    return found
+
+
+@dataclass
+class Editor:
+    """What the scripted editor remembers: its documents and everything the server sent."""
+
+    docs: dict[str, tuple[str, int]] = field(default_factory=dict)
+    applied: list[types.ApplyWorkspaceEditParams] = field(default_factory=list)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    asked: list[types.ShowMessageRequestParams] = field(default_factory=list)
+    answer: Callable[[types.ShowMessageRequestParams], types.MessageActionItem | None] = (
+        lambda params: params.actions[0] if params.actions else None)
+
+
+@attrs.define
+class RawResponse:
+    id: Any
+    jsonrpc: str
+    result: Any = None
+
+
+def _command_or_code_action(obj: Any, _: Any) -> types.Command | types.CodeAction:
+    if isinstance(obj.get("command"), str):
+        return converter.structure(obj, types.Command)
+    return converter.structure(obj, types.CodeAction)
+
+
+def make_client() -> LanguageClient:
+    """pytest-lsp's client, plus an editor's answers to applyEdit and showMessageRequest."""
+    client = make_test_lsp_client()
+    # lsprotocol 2025.0.0 reads every code action that has a `command` as a Command, losing
+    # its kind and title; editors parse JSON themselves, so tell the two apart as they do.
+    client.protocol._converter.register_structure_hook(
+        types.Command | types.CodeAction, _command_or_code_action)
+    # pygls turns responses to custom requests into namedtuples, which mangle keys that are
+    # not identifiers (the URIs in WorkspaceEdit.changes): keep specedit/rewrite's as JSON.
+    result_type = client.protocol.get_result_type
+    client.protocol.get_result_type = (  # type: ignore[method-assign]
+        lambda method: RawResponse if method == "specedit/rewrite" else result_type(method))
+    editor = Editor()
+    client.editor = editor  # type: ignore[attr-defined]
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        editor.applied.append(params)
+        for uri, (text, _version) in list(editor.docs.items()):
+            edits = edits_for(params.edit, uri)
+            if edits:
+                change_text(client, uri, apply_text_edits(text, edits))
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def ask(params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
+        editor.asked.append(params)
+        return editor.answer(params)
+
+    @client.feature("specedit/status")
+    def status(params: Any) -> None:
+        editor.statuses.append(plain(params))
+
+    return client
+
+
+def editor_of(client: LanguageClient) -> Editor:
+    return client.editor  # type: ignore[attr-defined]
+
+
+def open_doc(client: LanguageClient, uri: str, text: str, language: str = "python") -> None:
+    editor_of(client).docs[uri] = (text, 1)
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1,
+                                             text=text)))
+
+
+def change_text(client: LanguageClient, uri: str, text: str) -> None:
+    """Replace the whole text (as didChange), the way the editor's buffer changed."""
+    _, version = editor_of(client).docs[uri]
+    editor_of(client).docs[uri] = (text, version + 1)
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version + 1),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)]))
+
+
+def text_of(client: LanguageClient, uri: str) -> str:
+    return editor_of(client).docs[uri][0]
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or predicate}")
+        await asyncio.sleep(0.02)
+
+
+def progress_messages(client: LanguageClient, token: Any) -> list[Any]:
+    return list(client.progress_reports.get(token, []))
+
+
+def tokens_reported(client: LanguageClient) -> list[Any]:
+    """Progress tokens that have reported generated tokens (the engine is decoding)."""
+    return [token for token, values in client.progress_reports.items()
+            if any(isinstance(v, types.WorkDoneProgressReport) and v.message
+                   and "tokens/s" in v.message for v in values)]

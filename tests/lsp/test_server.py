@@ -1,0 +1,346 @@
+"""End to end over stdio: the server as editors start it, driven with recorded capabilities.
+
+One server per client kind (VS Code 1.65 and Neovim 0.7 capabilities) serves every test in
+this module, each test on its own document, so the model loads twice in all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import pytest
+import pytest_lsp
+from conftest import SAMPLE, TEST_SETTINGS, Reference
+from lsp_helpers import (
+    apply_text_edits,
+    change_text,
+    editor_of,
+    edits_for,
+    make_client,
+    open_doc,
+    plain,
+    text_of,
+    tokens_reported,
+    wait_for,
+)
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from lsp_server.actions import COMMAND, REWRITE_TITLE
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+SERVER = [sys.executable, "-m", "lsp_server", "--stdio"]
+CLIENTS = ["visual-studio-code", "neovim@v0.7"]
+
+AREA = (8, 10)  # lines [8, 10): the body of area(), 0-based
+WHOLE_AREA = types.Range(start=types.Position(line=7, character=0),
+                         end=types.Position(line=10, character=0))  # lines 7-9: all of area()
+
+
+def lines_range(first: int, end: int) -> types.Range:
+    """A linewise selection of lines [first, end), as editors send it."""
+    return types.Range(start=types.Position(line=first, character=0),
+                       end=types.Position(line=end, character=0))
+
+
+@pytest_lsp.fixture(scope="module", params=CLIENTS,
+                    config=ClientServerConfig(server_command=SERVER, client_factory=make_client))
+async def client(request: pytest.FixtureRequest, lsp_client: LanguageClient,
+                 server_settings: dict[str, Any]):
+    await lsp_client.initialize_session(types.InitializeParams(
+        capabilities=client_capabilities(request.param),
+        initialization_options=server_settings))
+    # The model loads in the background after `initialized`.
+    await wait_for(lambda: any(s["state"] == "ready" for s in editor_of(lsp_client).statuses),
+                   what="specedit/status ready")
+    yield
+    await lsp_client.shutdown_session()
+
+
+_doc_counter = 0
+
+
+def new_doc(client: LanguageClient, text: str = SAMPLE) -> str:
+    global _doc_counter
+    _doc_counter += 1
+    uri = f"file:///tmp/specedit-test/doc{_doc_counter}.py"
+    open_doc(client, uri, text)
+    return uri
+
+
+async def execute(client: LanguageClient, argument: dict[str, Any]) -> Any:
+    return await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=COMMAND, arguments=[argument]))
+
+
+def range_json(selection: types.Range) -> dict[str, Any]:
+    return plain(selection)
+
+
+async def configure(client: LanguageClient, settings: dict[str, Any]) -> None:
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"specedit": settings}))
+
+
+class TestCodeActions:
+    async def test_only_for_non_empty_selections(self, client: LanguageClient):
+        uri = new_doc(client)
+
+        async def titles(selection: types.Range, only: list[str] | None = None) -> list[str]:
+            actions = await client.text_document_code_action_async(types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri), range=selection,
+                context=types.CodeActionContext(diagnostics=[], only=only)))
+            return [a.title for a in actions or []]
+
+        cursor = types.Position(line=8, character=4)
+        assert await titles(types.Range(start=cursor, end=cursor)) == []
+        assert await titles(lines_range(6, 7)) == []  # a blank line: nothing to rewrite
+        expected = [REWRITE_TITLE, *TEST_SETTINGS["presets"]]
+        assert await titles(WHOLE_AREA) == expected
+        partial = types.Range(start=types.Position(line=8, character=4),
+                              end=types.Position(line=8, character=9))
+        assert await titles(partial) == expected
+        assert await titles(WHOLE_AREA, only=["refactor"]) == expected
+        assert await titles(WHOLE_AREA, only=["quickfix"]) == []
+
+    async def test_actions_shape(self, client: LanguageClient):
+        uri = new_doc(client)
+        actions = await client.text_document_code_action_async(types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), range=WHOLE_AREA,
+            context=types.CodeActionContext(diagnostics=[])))
+        ask, *presets = actions
+        assert ask.kind == types.CodeActionKind.RefactorRewrite
+        assert ask.command.command == COMMAND
+        assert list(ask.command.arguments) == [{"uri": uri, "range": range_json(WHOLE_AREA)}]
+        for action in presets:
+            # Both clients resolve `edit`: the rewrite runs only when one is picked.
+            assert action.edit is None and action.command is None
+            assert action.data["instruction"] == action.title
+
+
+async def test_command_with_instruction_applies_expected_edit(
+        client: LanguageClient, reference: Reference):
+    uri = new_doc(client)
+    editor = editor_of(client)
+    before = len(editor.applied)
+    result = await execute(client, {"uri": uri, "range": range_json(lines_range(*AREA)),
+                                    "instruction": "Add comments"})
+    assert result["applied"] is True, result
+    assert len(editor.applied) == before + 1
+    assert text_of(client, uri) == reference.document_after(SAMPLE, *AREA, "Add comments")
+    expected = reference.rewrite(SAMPLE, *AREA, "Add comments")
+    assert result["stats"]["outputTokens"] == expected.stats.output_tokens
+    # Every edit stays inside the selected lines.
+    for text_edit in edits_for(editor.applied[-1].edit, uri):
+        assert AREA[0] <= text_edit.range.start.line <= text_edit.range.end.line <= AREA[1]
+    # The status bar learns about the rewrite.
+    last = await wait_for(lambda: [s for s in editor.statuses if "lastRewrite" in s])
+    assert set(last[-1]["lastRewrite"]) == {"tokensPerSecond", "speedup", "outputTokens",
+                                            "forwardPasses"}
+
+
+async def test_partial_selection_rewrites_whole_lines(
+        client: LanguageClient, reference: Reference):
+    uri = new_doc(client)
+    partial = types.Range(start=types.Position(line=8, character=6),
+                          end=types.Position(line=9, character=3))
+    result = await execute(client, {"uri": uri, "range": range_json(partial),
+                                    "instruction": "Add comments"})
+    assert result["applied"] is True, result
+    assert text_of(client, uri) == reference.document_after(SAMPLE, *AREA, "Add comments")
+
+
+async def test_command_without_instruction_offers_presets(
+        client: LanguageClient, reference: Reference):
+    uri = new_doc(client)
+    editor = editor_of(client)
+    editor.answer = lambda params: params.actions[1]  # the user picks "Add type hints"
+    try:
+        result = await execute(client, {"uri": uri, "range": range_json(lines_range(*AREA))})
+    finally:
+        editor.answer = lambda params: params.actions[0]
+    assert [a.title for a in editor.asked[-1].actions] == TEST_SETTINGS["presets"]
+    assert result["applied"] is True, result
+    assert text_of(client, uri) == reference.document_after(SAMPLE, *AREA, "Add type hints")
+
+
+async def test_resolve_fills_in_the_edit(client: LanguageClient, reference: Reference):
+    uri = new_doc(client)
+    editor = editor_of(client)
+    before = len(editor.applied)
+    actions = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), range=lines_range(*AREA),
+        context=types.CodeActionContext(diagnostics=[])))
+    docstrings = next(a for a in actions if a.title == "Add docstrings")
+    resolved = await client.code_action_resolve_async(docstrings)
+    assert resolved.title == "Add docstrings"
+    edits = edits_for(resolved.edit, uri)
+    assert edits
+    assert apply_text_edits(SAMPLE, edits) == reference.document_after(
+        SAMPLE, *AREA, "Add docstrings")
+    assert len(editor.applied) == before  # resolving returns the edit; the editor applies it
+    assert text_of(client, uri) == SAMPLE
+
+
+async def test_rewrite_request_returns_edit_without_applying(
+        client: LanguageClient, reference: Reference):
+    uri = new_doc(client)
+    editor = editor_of(client)
+    before = len(editor.applied)
+    response = plain(await client.protocol.send_request_async("specedit/rewrite", {
+        "textDocument": {"uri": uri}, "range": range_json(lines_range(*AREA)),
+        "instruction": "Add comments"}))
+    assert len(editor.applied) == before
+    assert text_of(client, uri) == SAMPLE
+    edits = edits_for(response["edit"], uri)
+    assert apply_text_edits(SAMPLE, edits) == reference.document_after(
+        SAMPLE, *AREA, "Add comments")
+    expected = reference.rewrite(SAMPLE, *AREA, "Add comments")
+    stats = response["stats"]
+    assert stats["outputTokens"] == expected.stats.output_tokens
+    assert stats["finishReason"] == expected.finish_reason
+
+
+async def test_progress_begin_report_end(client: LanguageClient):
+    uri = new_doc(client)
+    known = set(client.progress_reports)
+    result = await execute(client, {"uri": uri, "range": range_json(lines_range(*AREA)),
+                                    "instruction": "Add comments"})
+    assert result["applied"] is True, result
+    (token,) = set(client.progress_reports) - known
+    values = client.progress_reports[token]
+    assert isinstance(values[0], types.WorkDoneProgressBegin)
+    assert values[0].cancellable is True
+    reports = [v for v in values if isinstance(v, types.WorkDoneProgressReport)]
+    assert any("tokens/s" in (r.message or "") for r in reports), reports
+    assert isinstance(values[-1], types.WorkDoneProgressEnd)
+    assert "tokens" in values[-1].message
+
+
+# -- slow rewrites: cancelling, editing meanwhile ---------------------------------------------
+
+SLOW = {**TEST_SETTINGS, "method": "greedy", "maxNewTokens": 3000}
+
+
+@pytest.fixture
+async def slow_rewrites(client: LanguageClient, server_settings: dict[str, Any]):
+    """Rewrites that run for many seconds unless stopped (greedy, thousands of tokens)."""
+    await configure(client, {**server_settings, **SLOW})
+    yield
+    await configure(client, server_settings)
+
+
+async def until_decoding(client: LanguageClient, known: set[Any]) -> Any:
+    """The progress token of the rewrite that has started generating tokens."""
+    tokens = await wait_for(lambda: [t for t in tokens_reported(client) if t not in known],
+                            what="progress reports of generated tokens")
+    return tokens[0]
+
+
+async def test_cancel_request_mid_rewrite_applies_nothing(
+        client: LanguageClient, slow_rewrites: None, reference: Reference,
+        server_settings: dict[str, Any]):
+    uri = new_doc(client)
+    editor = editor_of(client)
+    before = len(editor.applied)
+    known = set(client.progress_reports)
+    request_id = f"cancel-me-{uri}"
+    pending = asyncio.ensure_future(client.protocol.send_request_async("specedit/rewrite", {
+        "textDocument": {"uri": uri}, "range": range_json(lines_range(*AREA)),
+        "instruction": "Add docstrings"}, msg_id=request_id))
+    token = await until_decoding(client, known)
+    client.cancel_request(types.CancelParams(id=request_id))
+    with pytest.raises(JsonRpcException) as failure:
+        await asyncio.wait_for(pending, 30)
+    assert failure.value.code == -32800  # RequestCancelled
+    end = await wait_for(lambda: [v for v in client.progress_reports[token]
+                                  if isinstance(v, types.WorkDoneProgressEnd)])
+    assert "cancel" in end[0].message
+    assert len(editor.applied) == before
+    assert text_of(client, uri) == SAMPLE
+
+    # The next request still works.
+    await configure(client, server_settings)
+    result = await execute(client, {"uri": uri, "range": range_json(lines_range(*AREA)),
+                                    "instruction": "Add comments"})
+    assert result["applied"] is True, result
+    assert text_of(client, uri) == reference.document_after(SAMPLE, *AREA, "Add comments")
+
+
+async def test_progress_cancel_stops_command(client: LanguageClient, slow_rewrites: None):
+    uri = new_doc(client)
+    editor = editor_of(client)
+    before = len(editor.applied)
+    known = set(client.progress_reports)
+    pending = asyncio.ensure_future(execute(client, {
+        "uri": uri, "range": range_json(lines_range(*AREA)), "instruction": "Add docstrings"}))
+    token = await until_decoding(client, known)
+    client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+    result = await asyncio.wait_for(pending, 30)
+    assert result["applied"] is False
+    assert "cancelled" in result["reason"]
+    assert len(editor.applied) == before
+    assert text_of(client, uri) == SAMPLE
+    assert any("cancelled" in m.message for m in client.messages)
+
+
+async def test_edit_during_rewrite_refuses_to_apply(
+        client: LanguageClient, server_settings: dict[str, Any]):
+    # Long enough to type into (about a second), short enough to finish on its own.
+    await configure(client, {**server_settings, "method": "greedy", "maxNewTokens": 48})
+    try:
+        uri = new_doc(client)
+        editor = editor_of(client)
+        before = len(editor.applied)
+        known = set(client.progress_reports)
+        pending = asyncio.ensure_future(execute(client, {
+            "uri": uri, "range": range_json(lines_range(*AREA)),
+            "instruction": "Add docstrings"}))
+        await until_decoding(client, known)
+        typed = SAMPLE.replace("PI = math.pi", "PI = 3.14159")
+        change_text(client, uri, typed)  # the user types while the rewrite runs
+        result = await asyncio.wait_for(pending, 60)
+    finally:
+        await configure(client, server_settings)
+    assert result["applied"] is False
+    assert "changed" in result["reason"], result
+    assert len(editor.applied) == before
+    assert text_of(client, uri) == typed
+    assert any("changed" in m.message and m.type == types.MessageType.Warning
+               for m in client.messages)
+
+
+async def test_bad_model_reports_error_and_keeps_serving(
+        client: LanguageClient, server_settings: dict[str, Any], reference: Reference):
+    editor = editor_of(client)
+    seen_statuses, seen_messages = len(editor.statuses), len(client.messages)
+    await configure(client, {**server_settings, "model": "/nonexistent/specedit-model"})
+    await wait_for(lambda: [s for s in editor.statuses[seen_statuses:] if s["state"] == "error"],
+                   what="specedit/status error")
+    errors = await wait_for(lambda: [m for m in client.messages[seen_messages:]
+                                     if m.type == types.MessageType.Error])
+    assert "specedit.model" in errors[0].message
+    assert any("not found" in m.message for m in client.log_messages)
+
+    # Still serving: code actions, and rewrites that say what is wrong.
+    uri = new_doc(client)
+    actions = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), range=lines_range(*AREA),
+        context=types.CodeActionContext(diagnostics=[])))
+    assert actions
+    result = await execute(client, {"uri": uri, "range": range_json(lines_range(*AREA)),
+                                    "instruction": "Add comments"})
+    assert result["applied"] is False and "not found" in result["reason"]
+
+    # A good model again: it loads and rewrites.
+    seen_statuses = len(editor.statuses)
+    await configure(client, server_settings)
+    await wait_for(lambda: [s for s in editor.statuses[seen_statuses:] if s["state"] == "ready"])
+    result = await execute(client, {"uri": uri, "range": range_json(lines_range(*AREA)),
+                                    "instruction": "Add comments"})
+    assert result["applied"] is True, result
+    assert text_of(client, uri) == reference.document_after(SAMPLE, *AREA, "Add comments")
