@@ -271,18 +271,32 @@ async def test_cancel_request_mid_rewrite_applies_nothing(
     assert text_of(client, uri) == reference.document_after(SAMPLE, *AREA, "Add comments")
 
 
-async def test_progress_cancel_stops_command(client: LanguageClient, slow_rewrites: None):
+@pytest.mark.parametrize("how", ["progress", "cancelRequest"])
+async def test_cancel_stops_command(client: LanguageClient, slow_rewrites: None, how: str):
     uri = new_doc(client)
     editor = editor_of(client)
     before = len(editor.applied)
     known = set(client.progress_reports)
-    pending = asyncio.ensure_future(execute(client, {
-        "uri": uri, "range": range_json(lines_range(*AREA)), "instruction": "Add docstrings"}))
+    request_id = f"command-{how}-{uri}"
+    pending = asyncio.ensure_future(client.protocol.send_request_async(
+        types.WORKSPACE_EXECUTE_COMMAND, types.ExecuteCommandParams(command=COMMAND, arguments=[{
+            "uri": uri, "range": range_json(lines_range(*AREA)),
+            "instruction": "Add docstrings"}]), msg_id=request_id))
     token = await until_decoding(client, known)
-    client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
-    result = await asyncio.wait_for(pending, 30)
-    assert result["applied"] is False
-    assert "cancelled" in result["reason"]
+    if how == "progress":
+        client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+        result = await asyncio.wait_for(pending, 30)
+        assert result["applied"] is False
+        assert "cancelled" in result["reason"]
+    else:
+        client.cancel_request(types.CancelParams(id=request_id))
+        with pytest.raises(JsonRpcException) as failure:
+            await asyncio.wait_for(pending, 30)
+        assert failure.value.code == -32800  # RequestCancelled
+    # Either way the engine stops: the progress ends as cancelled and nothing is applied.
+    end = await wait_for(lambda: [v for v in client.progress_reports[token]
+                                  if isinstance(v, types.WorkDoneProgressEnd)])
+    assert "cancel" in end[0].message
     assert len(editor.applied) == before
     assert text_of(client, uri) == SAMPLE
     assert any("cancelled" in m.message for m in client.messages)

@@ -1,0 +1,80 @@
+"""`--tcp` for debugging, and a handshake that does not wait for the model."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from lsp_server.actions import COMMAND
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Connection:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def send(self, message: dict[str, Any]) -> None:
+        body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+        self.sock.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    def receive(self) -> dict[str, Any]:
+        while b"\r\n\r\n" not in self.buffer:
+            self.buffer += self.sock.recv(65536)
+        header, _, rest = self.buffer.partition(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in header.split(b"\r\n")
+                      if line.lower().startswith(b"content-length"))
+        while len(rest) < length:
+            rest += self.sock.recv(65536)
+        self.buffer = rest[length:]
+        return json.loads(rest[:length])
+
+    def response(self, msg_id: int) -> dict[str, Any]:
+        while True:
+            message = self.receive()
+            if message.get("id") == msg_id and "method" not in message:
+                return message
+
+
+def test_tcp_server_answers_the_handshake_before_any_model_loads(tmp_path):
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "lsp_server", "--tcp", "--port", str(port)])
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the TCP server did not start"
+                time.sleep(0.1)
+        conn = Connection(sock)
+        # A model that does not exist: the handshake must not care (it loads after it).
+        conn.send({"id": 1, "method": "initialize", "params": {
+            "processId": None, "rootUri": None, "capabilities": {},
+            "initializationOptions": {"model": str(tmp_path / "no-such-model")}}})
+        result = conn.response(1)["result"]
+        assert COMMAND in result["capabilities"]["executeCommandProvider"]["commands"]
+        assert result["capabilities"]["codeActionProvider"]["resolveProvider"] is True
+        conn.send({"method": "initialized", "params": {}})
+        while True:  # the background load fails and says so
+            message = conn.receive()
+            if message.get("method") == "specedit/status" and \
+                    message["params"]["state"] == "error":
+                break
+        conn.send({"id": 2, "method": "shutdown"})
+        assert conn.response(2)["result"] is None
+        conn.send({"method": "exit"})
+        sock.close()
+    finally:
+        server.terminate()
+        server.wait(30)
