@@ -1,4 +1,4 @@
-"""A scripted editor for the LSP tests: it keeps its documents and applies edits as one would."""
+"""A scripted editor for the LSP tests, the sample document, and the engine as reference."""
 
 from __future__ import annotations
 
@@ -162,12 +162,69 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: st
         await asyncio.sleep(0.02)
 
 
-def progress_messages(client: LanguageClient, token: Any) -> list[Any]:
-    return list(client.progress_reports.get(token, []))
-
-
 def tokens_reported(client: LanguageClient) -> list[Any]:
     """Progress tokens that have reported generated tokens (the engine is decoding)."""
     return [token for token, values in client.progress_reports.items()
             if any(isinstance(v, types.WorkDoneProgressReport) and v.message
                    and "tokens/s" in v.message for v in values)]
+
+
+# A real file's worth of Python: the selection in most tests is `area` (lines 9-11).
+SAMPLE = '''\
+"""Shapes."""
+
+import math
+
+PI = math.pi
+
+
+def area(radius):
+    r2 = radius * radius
+    return PI * r2
+
+
+def perimeter(radius):
+    return 2 * PI * radius
+
+
+if __name__ == "__main__":
+    print(area(2), perimeter(2))
+'''
+
+# Few tokens and little context keep each rewrite of the tiny model well under a second.
+TEST_SETTINGS: dict[str, Any] = {
+    "device": "cpu",
+    "dtype": "float32",
+    "method": "speculative",
+    "maxNewTokens": 16,
+    "contextLines": 3,
+    "presets": ["Add docstrings", "Add type hints"],
+}
+
+
+@dataclass
+class Reference:
+    """The engine, called directly: what the server must produce."""
+
+    loaded: Any
+
+    def rewrite(self, text: str, first: int, end: int, instruction: str,
+                settings: dict[str, Any] = TEST_SETTINGS) -> Any:
+        import engine
+
+        lines = text.splitlines(keepends=True)
+        ctx = settings["contextLines"]
+        return engine.rewrite(
+            self.loaded, "".join(lines[first:end]), instruction, language="python",
+            context_before="".join(lines[max(0, first - ctx):first]),
+            context_after="".join(lines[end:end + ctx]),
+            method=settings["method"], max_new_tokens=settings["maxNewTokens"] or None)
+
+    def document_after(self, text: str, first: int, end: int, instruction: str,
+                       settings: dict[str, Any] = TEST_SETTINGS) -> str:
+        """The whole document once lines [first, end) are replaced by the rewrite."""
+        lines = text.splitlines(keepends=True)
+        new = self.rewrite(text, first, end, instruction, settings).text
+        if new and not new.endswith(("\n", "\r")):
+            new += "\n"  # the server keeps the region's final line ending
+        return "".join(lines[:first]) + new + "".join(lines[end:])

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Reference
+from lsp_helpers import Reference
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

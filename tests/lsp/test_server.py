@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 import pytest_lsp
-from conftest import SAMPLE, TEST_SETTINGS, Reference
 from lsp_helpers import (
+    SAMPLE,
+    TEST_SETTINGS,
+    Reference,
     apply_text_edits,
     change_text,
     editor_of,
