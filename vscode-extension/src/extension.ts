@@ -22,6 +22,7 @@ import {
   State,
 } from 'vscode-languageclient/node';
 import { askForInstruction, clearRecentInstructions } from './instruction';
+import { NotificationProgress } from './progress';
 import {
   displayPython,
   installCommand,
@@ -49,6 +50,8 @@ const SERVER_REWRITE_COMMAND = 'specedit.rewriteSelection';
 /** The extension's own command: palette, context menu, keybinding. */
 const INTERACTIVE_REWRITE_COMMAND = 'specedit.rewriteSelectionInteractive';
 const STATUS_NOTIFICATION = 'specedit/status';
+/** Buttons of this extension's error messages. */
+type MessageAction = 'Copy Install Command' | 'Open Settings' | 'Show Log' | 'Retry';
 /** Restarts allowed within RESTART_WINDOW_MS after the server dies, before giving up. */
 const MAX_RESTARTS = 3;
 const RESTART_WINDOW_MS = 3 * 60_000;
@@ -120,6 +123,7 @@ class StatusBar implements vscode.Disposable {
 class SpecEditClient implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private serverProcess: ChildProcess | undefined;
+  private progress: NotificationProgress | undefined;
   /** Resolves to whether the server is running; pending while (re)starting. */
   private starting: Promise<boolean> | undefined;
   private restartTimes: number[] = [];
@@ -148,10 +152,15 @@ class SpecEditClient implements vscode.Disposable {
     return this.starting;
   }
 
+  /** A user's restart: also forgets earlier crashes. */
   async restart(): Promise<boolean> {
+    this.restartTimes = [];
+    return this.relaunch();
+  }
+
+  private async relaunch(): Promise<boolean> {
     await this.starting;
     await this.stop();
-    this.restartTimes = [];
     return this.start();
   }
 
@@ -163,6 +172,8 @@ class SpecEditClient implements vscode.Disposable {
     }
     const child = this.serverProcess;
     this.serverProcess = undefined;
+    this.progress?.dispose();
+    this.progress = undefined;
     try {
       await client.dispose(5_000); // shutdown + exit if it runs
     } catch (error) {
@@ -282,6 +293,9 @@ class SpecEditClient implements vscode.Disposable {
       return false;
     }
     initialized = true;
+    // After start(): the client installs its own (status-bar) progress handler while starting.
+    this.progress = new NotificationProgress(client, this.output);
+    this.progress.install();
     this.output.info('Language server started.');
     return true;
   }
@@ -296,11 +310,14 @@ class SpecEditClient implements vscode.Disposable {
     if (this.restartTimes.length <= MAX_RESTARTS) {
       this.output.warn('The language server stopped; restarting it.');
       this.statusBar.setClientState('starting', 'The server stopped; restarting it.');
-      return { action: CloseAction.Restart, handled: true };
+      // A fresh client rather than CloseAction.Restart, so that doStart() sets it up fully.
+      setTimeout(() => void this.relaunch(), 500);
+      return { action: CloseAction.DoNotRestart, handled: true };
     }
     this.statusBar.setClientState('stopped', 'The server stopped repeatedly.');
     void this.showError(
       'Speculative Edits: the language server stopped several times in a row and will not be restarted. See the log for why.',
+      ['Show Log', 'Retry'],
     );
     return { action: CloseAction.DoNotRestart, handled: true };
   }
@@ -308,22 +325,26 @@ class SpecEditClient implements vscode.Disposable {
   private reportStartFailure(python: PythonCommand, probe: Exclude<ProbeResult, { ok: true }>): void {
     const install = installCommand(python);
     let message: string;
+    let actions: MessageAction[];
     switch (probe.reason) {
       case 'no-python':
         message =
           `Speculative Edits: cannot start the language server: the Python interpreter "${displayPython(python)}" ` +
           `(from ${python.source}) was not found. Install Python 3.10+ and then the server with: ${install} ` +
           `— or point the setting specedit.pythonPath at a Python that has it.`;
+        actions = ['Open Settings', 'Copy Install Command', 'Retry'];
         break;
       case 'no-package':
         message =
           `Speculative Edits: the language server is not installed for "${displayPython(python)}" ` +
           `(from ${python.source}). Install it with: ${install}`;
+        actions = ['Copy Install Command', 'Open Settings', 'Retry'];
         break;
       case 'failed':
         message =
           `Speculative Edits: the language server did not start with "${displayPython(python)}": ` +
           `${firstLine(probe.detail)}. See the log; to (re)install it: ${install}`;
+        actions = ['Show Log', 'Copy Install Command', 'Retry'];
         break;
     }
     this.output.error(message);
@@ -331,16 +352,10 @@ class SpecEditClient implements vscode.Disposable {
       this.output.error(probe.detail);
     }
     this.statusBar.setClientState('stopped', message);
-    void this.showError(message, install);
+    void this.showError(message, actions, install);
   }
 
-  private async showError(message: string, install?: string): Promise<void> {
-    const actions = [
-      ...(install ? ['Copy Install Command'] : []),
-      'Open Settings',
-      'Show Log',
-      'Retry',
-    ];
+  private async showError(message: string, actions: MessageAction[], install?: string): Promise<void> {
     const choice = await vscode.window.showErrorMessage(message, ...actions);
     switch (choice) {
       case 'Copy Install Command':
@@ -357,7 +372,7 @@ class SpecEditClient implements vscode.Disposable {
       case 'Retry':
         await this.restart();
         break;
-      default:
+      case undefined:
         break;
     }
   }
@@ -370,7 +385,10 @@ class SpecEditClient implements vscode.Disposable {
     const previous = this.statusBar.setServerStatus(params);
     if (params.state === 'error' && previous?.state !== 'error') {
       const what = params.model ? ` (${params.model})` : '';
-      void this.showError(`Speculative Edits${what}: ${params.message ?? 'the server reported an error'}`);
+      void this.showError(`Speculative Edits${what}: ${params.message ?? 'the server reported an error'}`, [
+        'Open Settings',
+        'Show Log',
+      ]);
     }
   }
 
@@ -403,7 +421,7 @@ class SpecEditClient implements vscode.Disposable {
           }
           const message = error instanceof Error ? error.message : String(error);
           this.output.error(`Rewrite failed: ${message}`);
-          void this.showError(`Speculative Edits: the rewrite failed: ${firstLine(message)}`);
+          void this.showError(`Speculative Edits: the rewrite failed: ${firstLine(message)}`, ['Show Log']);
           return undefined;
         }
       },
@@ -452,6 +470,7 @@ class SpecEditClient implements vscode.Disposable {
     if (!registered.includes(SERVER_REWRITE_COMMAND)) {
       void this.showError(
         `Speculative Edits: the language server does not offer the command ${SERVER_REWRITE_COMMAND}; is it an older version?`,
+        ['Show Log'],
       );
       return;
     }
