@@ -37,7 +37,11 @@ def run(args: argparse.Namespace) -> int:
     protocol_out = sys.stdout.buffer
     sys.stdout = sys.stderr
     server.start_io(sys.stdin.buffer, protocol_out)
-    return 0
+    # The client said exit (or went away). Skip the interpreter's teardown: garbage-collecting
+    # torch and transformers takes seconds that editors spend waiting for the process to end.
+    # LSP asks for exit code 1 when `exit` came without `shutdown`.
+    sys.stderr.flush()
+    os._exit(0 if server.protocol._shutdown else 1)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
