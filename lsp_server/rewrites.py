@@ -152,8 +152,8 @@ class RewriteService:
             doc = self.ls.workspace.get_text_document(request.uri)
             source, version = self._snapshot(request.uri)
             if None not in (request.version, version) and request.version != version:
-                raise DocumentChanged("the document changed since the code action was offered: "
-                              "select the code again")
+                raise DocumentChanged("the document changed since the code action was "
+                                      "offered: select the code again")
             settings = self.ls.settings
             region = region_for(source, request.range, settings.context_lines)
             if region is None or not region.text.strip():

@@ -255,6 +255,13 @@ async def test_cancel_request_mid_rewrite_applies_nothing(
         "textDocument": {"uri": uri}, "range": range_json(lines_range(*AREA)),
         "instruction": "Add docstrings"}, msg_id=request_id))
     token = await until_decoding(client, known)
+    # The engine runs off the event loop: other requests are answered meanwhile.
+    actions = await asyncio.wait_for(client.text_document_code_action_async(
+        types.CodeActionParams(text_document=types.TextDocumentIdentifier(uri=uri),
+                               range=lines_range(*AREA),
+                               context=types.CodeActionContext(diagnostics=[]))), 5)
+    assert actions
+    assert not pending.done()
     client.cancel_request(types.CancelParams(id=request_id))
     with pytest.raises(JsonRpcException) as failure:
         await asyncio.wait_for(pending, 30)
