@@ -1,0 +1,110 @@
+"""`specedit bench` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+BENCH_METHODS = "greedy,prompt-lookup,speculative"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("bench", help="benchmark methods on CanItEdit and the worked example")
+    p.add_argument("--model", default=None, help="catalog name, folder or hub id "
+                   "(default: the CLI's default model)")
+    p.add_argument("--methods", default=BENCH_METHODS,
+                   help="comma-separated: greedy, prompt-lookup, speculative, ngram, draft-model")
+    p.add_argument("--draft", help="draft model for the draft-model method")
+    p.add_argument("--instruction", choices=["descriptive", "lazy"], default="descriptive")
+    p.add_argument("--limit", type=int, help="first N CanItEdit tasks")
+    p.add_argument("--tasks", help="comma-separated task ids (e.g. 10_csv_parser or 10)")
+    p.add_argument("--no-example", action="store_true", help="leave out the worked example")
+    p.add_argument("--data", type=Path, help="folder with canitedit/ and examples/")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    p.add_argument("--max-new-tokens", type=int)
+    p.add_argument("--out", type=Path, default=Path("bench-out"))
+    p.add_argument("--resume", action="store_true", help="skip rows already in the CSV")
+    p.add_argument("--synthetic", action="store_true",
+                   help="random-weight model of a real shape (for machines without weights)")
+    p.add_argument("--arch", default="qwen2")
+    p.add_argument("--size", default="0.5b", choices=["tiny", "0.5b", "1.5b", "7b"])
+    p.add_argument("--synthetic-tokens", type=int, default=256)
+    p.set_defaults(func=_run)
+
+
+def _progress(total: int):  # noqa: ANN202 - a tqdm bar or a no-op stand-in
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="bench", unit="row", file=sys.stderr,
+                disable=not sys.stderr.isatty())
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .report import write_report
+    from .run import CsvLog
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = CsvLog(args.out / "rows.csv", args.resume)
+    run = _run_synthetic if args.synthetic else _run_real
+    title = run(args, methods, log)
+    summary = write_report(log.path, args.out, title)
+    print(summary.read_text())
+    print(f"wrote {args.out}/rows.csv, summary.md, speedup_per_task.png, "
+          "passes_vs_lower_bound.png")
+    return 0
+
+
+def _run_real(args: argparse.Namespace, methods: list[str], log) -> str:  # noqa: ANN001
+    from ..cli import DEFAULT_MODEL
+    from ..loading import load_model
+    from .run import run_task, warm_up
+    from .tasks import find_data_dir, load_canitedit, load_worked_example, select
+
+    data = find_data_dir(args.data)
+    tasks = select(load_canitedit(data, args.instruction), args.tasks, args.limit)
+    if not args.no_example:
+        tasks.append(load_worked_example(data))
+    todo = [t for t in tasks if not all((t.id, m) in log.done for m in methods)]
+    loaded = load_model(args.model or DEFAULT_MODEL, args.device, args.dtype)
+    draft = load_model(args.draft, args.device, args.dtype) if args.draft else None
+    warm_up(loaded, methods, draft)
+    with _progress(len(todo) * len(methods)) as bar:
+        for task in todo:
+            run_task(loaded, task, methods, log, draft=draft, max_new_tokens=args.max_new_tokens,
+                     on_row=lambda row: (bar.update(1), bar.set_postfix_str(
+                         f"{row.task} {row.method} {row.tokens_per_second} tok/s")))
+    return (f"**{loaded.name}**, {str(loaded.dtype).split('.')[-1]}, {loaded.device}, "
+            f"{len(tasks)} tasks ({args.instruction} instructions)\n")
+
+
+def _run_synthetic(args: argparse.Namespace, methods: list[str], log) -> str:  # noqa: ANN001
+    from ..loading import resolve_device, resolve_dtype
+    from .synthetic import QWEN2_SHAPES, build_model, make_tasks, run_synthetic
+
+    device = resolve_device(args.device)
+    dtype = resolve_dtype(args.dtype, device)
+    model = build_model(args.arch, args.size, device, dtype)
+    vocab = QWEN2_SHAPES[args.size]["vocab_size"]
+    count = args.limit or 10
+    tasks, refs = make_tasks(model, count, 64, args.synthetic_tokens, vocab)
+    # Warm-up: the first task once, untimed.
+    run_synthetic(model, tasks[0], refs[tasks[0].id].tokens, methods, args.synthetic_tokens,
+                  args.size, str(dtype), device)
+    name = f"synthetic-{args.arch}-{args.size}"
+    with _progress(len(tasks) * len(methods)) as bar:
+        for task in tasks:
+            if all((task.id, m) in log.done for m in methods):
+                continue
+            for row in run_synthetic(model, task, refs[task.id].tokens, methods,
+                                     args.synthetic_tokens, name,
+                                     str(dtype).split(".")[-1], device):
+                if (row.task, row.method) not in log.done:
+                    log.add(row)
+                bar.update(1)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
+    return f"**{name}** (random weights), {str(dtype).split('.')[-1]}, {gpu}, {count} tasks\n"

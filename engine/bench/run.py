@@ -1,0 +1,121 @@
+"""Run every method on every task in one process, after a warm-up, and record one row each."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from ..loading import LoadedModel
+from ..prompt import build_prompt
+from ..rewrite import RewriteResult, rewrite
+from .lower_bound import lower_bound_passes
+from .tasks import Task
+
+
+@dataclass
+class Row:
+    task: str
+    method: str
+    model: str
+    dtype: str
+    device: str
+    prompt_tokens: int
+    output_tokens: int
+    forward_passes: int
+    drafted_tokens: int
+    accepted_tokens: int
+    wall_seconds: float
+    tokens_per_second: float
+    identical_to_greedy: bool | str  # "" when greedy was not run
+    first_difference: int | str  # index of the first token that differs from greedy's
+    lower_bound_passes: int | str
+    efficiency: float | str  # passes / lower bound (1.0 is the floor for original-only drafts)
+    correct: bool | str  # CanItEdit tests or the worked example's check; "" when unknown
+    finish_reason: str
+
+
+def first_difference(a: list[int], b: list[int]) -> int | None:
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class CsvLog:
+    """Appends rows as they finish, so an interrupted run can be resumed."""
+
+    def __init__(self, path: Path, resume: bool) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.done = {(r["task"], r["method"]) for r in read_rows(path)} if resume else set()
+        if not resume or not path.exists():
+            with path.open("w", newline="") as f:
+                csv.writer(f).writerow([fl.name for fl in fields(Row)])
+
+    def add(self, row: Row) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerow(list(asdict(row).values()))
+
+
+def warm_up(loaded: LoadedModel, methods: Iterable[str], draft: LoadedModel | None) -> None:
+    for method in methods:
+        rewrite(loaded, "def f(x):\n    return x\n", "rename x to y", language="python",
+                method=method, max_new_tokens=8, draft=draft)
+
+
+def run_task(loaded: LoadedModel, task: Task, methods: list[str], log: CsvLog, *,
+             draft: LoadedModel | None = None, max_new_tokens: int | None = None,
+             on_row: Callable[[Row], None] | None = None) -> None:
+    # Greedy first: every other method is compared with it.
+    ordered = sorted(methods, key=lambda m: m != "greedy")
+    greedy: RewriteResult | None = None
+    prompt = build_prompt(loaded.tokenizer, task.code, task.instruction, language=task.language,
+                          model=loaded.model)
+    for method in ordered:
+        result = rewrite(loaded, task.code, task.instruction, language=task.language,
+                         method=method, max_new_tokens=max_new_tokens, draft=draft)
+        if method == "greedy":
+            greedy = result
+        reference = greedy.output_ids if greedy is not None else None
+        diff = first_difference(result.output_ids, reference) if reference is not None else None
+        bound: int | str = ""
+        if reference is not None:
+            bound = lower_bound_passes(prompt.draft_ids, reference)[0]
+        s = result.stats
+        row = Row(
+            task=task.id, method=method, model=loaded.name, dtype=str(loaded.dtype).split(".")[-1],
+            device=str(loaded.device), prompt_tokens=s.prompt_tokens,
+            output_tokens=s.output_tokens, forward_passes=s.forward_passes,
+            drafted_tokens=s.drafted_tokens, accepted_tokens=s.accepted_tokens,
+            wall_seconds=round(s.wall_seconds, 4), tokens_per_second=round(s.tokens_per_second, 2),
+            identical_to_greedy="" if reference is None else diff is None,
+            first_difference="" if diff is None else diff,
+            lower_bound_passes=bound,
+            efficiency="" if bound == "" else round(s.forward_passes / int(bound), 3),
+            correct=_correct(task, result),
+            finish_reason=result.finish_reason,
+        )
+        if (task.id, method) not in log.done:
+            log.add(row)
+        if on_row is not None:
+            on_row(row)
+
+
+def _correct(task: Task, result: RewriteResult) -> bool | str:
+    verdict = task.check(result.text)
+    return "" if verdict is None else verdict
+
+
+def geometric_mean(values: list[float]) -> float:
+    values = [v for v in values if v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")

@@ -1,0 +1,111 @@
+"""`specedit bench` on a tiny model and two tasks: every column present and sane."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.bench.lower_bound import lower_bound_passes
+from engine.bench.tasks import run_tests, worked_example_is_right
+from engine.cli import main
+
+TASKS = [
+    {"id": 1, "name": "adder", "full_name": "1_adder",
+     "before": "def add(a, b):\n    return a - b\n",
+     "after": "def add(a, b):\n    return a + b\n",
+     "instruction_descriptive": "Fix add so that it returns the sum.",
+     "instruction_lazy": "fix add", "tests": "assert add(2, 3) == 5\n"},
+    {"id": 2, "name": "greet", "full_name": "2_greet",
+     "before": "def greet(name):\n    return 'hi ' + name\n",
+     "after": "def greet(name: str) -> str:\n    return 'hi ' + name\n",
+     "instruction_descriptive": "Add type hints.", "instruction_lazy": "types",
+     "tests": "assert greet('a') == 'hi a'\n"},
+]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    (tmp_path / "canitedit").mkdir()
+    (tmp_path / "canitedit" / "test.jsonl").write_text(
+        "\n".join(json.dumps(t) for t in TASKS) + "\n")
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "visualization.ts").write_text(
+        "const [a, setA] = createSignal(0);\nconst [shouldRefreshGold, setShouldRefreshGold] =\n"
+        "  createSignal<boolean>(false);\n")
+    (tmp_path / "examples" / "README.md").write_text(
+        "Instruction:\n\n    Rewrite the code and add a single line comment above "
+        "`const [shouldRefreshGold, setShouldRefreshGold]` explaining what it does.\n")
+    return tmp_path
+
+
+COLUMNS = ["task", "method", "model", "dtype", "device", "prompt_tokens", "output_tokens",
+           "forward_passes", "drafted_tokens", "accepted_tokens", "wall_seconds",
+           "tokens_per_second", "identical_to_greedy", "first_difference",
+           "lower_bound_passes", "efficiency", "correct", "finish_reason"]
+
+
+def test_bench_writes_rows_summary_and_plots(data_dir: Path, tmp_path: Path,
+                                             tiny_chat_model_dir: Path) -> None:
+    out = tmp_path / "out"
+    argv = ["bench", "--model", str(tiny_chat_model_dir), "--dtype", "float32", "--data",
+            str(data_dir), "--max-new-tokens", "24", "--out", str(out)]
+    assert main(argv) == 0
+    with (out / "rows.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0].keys()) == COLUMNS
+    assert {(r["task"], r["method"]) for r in rows} == {
+        (t, m) for t in ("1_adder", "2_greet", "worked_example")
+        for m in ("greedy", "prompt-lookup", "speculative")}
+    for r in rows:
+        assert r["identical_to_greedy"] == "True"  # float32: exact
+        assert int(r["forward_passes"]) >= 1
+        assert int(r["output_tokens"]) <= 24
+        assert float(r["wall_seconds"]) > 0 and float(r["tokens_per_second"]) >= 0
+        assert int(r["lower_bound_passes"]) >= 1 and float(r["efficiency"]) > 0
+        assert r["correct"] in ("True", "False")
+        if r["method"] == "greedy":
+            assert int(r["forward_passes"]) == int(r["output_tokens"]) + (
+                r["finish_reason"] == "stop")
+    summary = (out / "summary.md").read_text()
+    assert "| speculative | 3 |" in summary and "median speed-up vs greedy" in summary
+    for png in ("speedup_per_task.png", "passes_vs_lower_bound.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+
+    # --resume finds every row done and adds none.
+    assert main([*argv, "--resume"]) == 0
+    with (out / "rows.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == len(rows)
+
+
+def test_synthetic_mode_runs_on_a_tiny_shape(tmp_path: Path) -> None:
+    out = tmp_path / "syn"
+    assert main(["bench", "--synthetic", "--size", "tiny", "--device", "cpu", "--dtype",
+                 "float32", "--limit", "2", "--synthetic-tokens", "160", "--out", str(out)]) == 0
+    with (out / "rows.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6
+    assert all(r["identical_to_greedy"] == "True" for r in rows)
+    spec = [r for r in rows if r["method"] == "speculative"]
+    greedy = [r for r in rows if r["method"] == "greedy"]
+    # Drafting from the edited original must save passes over greedy.
+    assert sum(int(r["forward_passes"]) for r in spec) < sum(
+        int(r["forward_passes"]) for r in greedy)
+
+
+def test_lower_bound_counts_unaligned_tokens_and_hunks() -> None:
+    assert lower_bound_passes([1, 2, 3], [1, 2, 3]) == (1, 0, 0)
+    assert lower_bound_passes([1, 2, 3], [1, 9, 9, 2, 3]) == (4, 2, 1)  # one insertion
+    assert lower_bound_passes([1, 2, 3, 4], [1, 4]) == (2, 0, 1)  # one deletion
+    assert lower_bound_passes([1, 2, 3, 4], [7, 2, 3, 8]) == (5, 2, 2)  # two replacements
+
+
+def test_task_checks() -> None:
+    assert run_tests("def add(a, b):\n    return a + b\n", "assert add(2, 3) == 5", 10)
+    assert not run_tests("def add(a, b):\n    return a - b\n", "assert add(2, 3) == 5", 10)
+    assert not run_tests("while True: pass\n", "", 1)
+    declaration = "const [shouldRefreshGold, setShouldRefreshGold] =\n"
+    assert worked_example_is_right("x\n// refreshes gold\n" + declaration)
+    assert not worked_example_is_right(declaration)
