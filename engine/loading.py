@@ -54,17 +54,29 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """auto: bfloat16 on a GPU that has it, float16 on other GPUs, bfloat16 on the CPU.
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: without them torch emulates bf16 matmuls, slowly."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
 
-    On the CPU bf16 halves the memory traffic of a decoding step, which is what bounds it.
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """auto: bfloat16 on a GPU that has it, float16 on other GPUs; on the CPU, bfloat16 only
+    where the CPU computes it natively, else float32.
+
+    Measured on an AVX2-only EPYC (2 cores): a 1536x8960 matmul takes 9.7 ms for one token
+    and 1.3 ms/token for 128 tokens in float32, against 14.5 and 2.7 ms in bfloat16. Float32
+    is faster for both the one-token steps of greedy and the batched passes that verify drafts.
     """
     if dtype == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         if device.type == "mps":
             return torch.float16
-        return torch.bfloat16
+        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
     if dtype not in DTYPES:
         raise SpecEditError(f"unknown dtype {dtype!r}; use auto, {', '.join(DTYPES)}")
     return DTYPES[dtype]
