@@ -1,0 +1,336 @@
+// End-to-end test of the Speculative Edits extension in a real VS Code (code-server), driven
+// by a headless Chromium through playwright-core.
+//
+//   1. light-bulb path: select lines 1-2, open the code-action menu, pick "Rewrite selection
+//      with instruction…", type an instruction, wait for the edit, save; the file on disk must
+//      equal what the engine's CLI produces for the same lines, instruction and model.
+//   2. cancel path: raise maxNewTokens (a settings change the server must receive), select
+//      other lines, run the palette command, type an instruction, press Cancel on the progress
+//      notification; the server must have been told (window/workDoneProgress/cancel) and
+//      nothing may change, in the editor or on disk.
+//
+// Screenshots and logs go to artifacts/vscode-e2e/ (SPECEDIT_E2E_ARTIFACTS overrides).
+// Needs: the built .vsix (npm run package in vscode-extension/), a Python with the
+// speculative-edits package (SPECEDIT_E2E_PYTHON, default python3), /usr/bin/chromium.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  copyLogs,
+  enterInstruction,
+  HERE,
+  installExtension,
+  isDirty,
+  launchBrowser,
+  log,
+  openFile,
+  readLogs,
+  REPO,
+  run,
+  runCommand,
+  screenshot,
+  selectLines,
+  setNumberSetting,
+  startCodeServer,
+  statusLabel,
+  waitFor,
+  waitForStatus,
+  waitForWorkbench,
+} from './harness.mjs';
+
+const VSIX = path.resolve(
+  process.env.SPECEDIT_E2E_VSIX || path.join(REPO, 'vscode-extension', 'speculative-edits.vsix'),
+);
+const ARTIFACTS = path.resolve(process.env.SPECEDIT_E2E_ARTIFACTS || path.join(REPO, 'artifacts', 'vscode-e2e'));
+const KEEP = process.env.SPECEDIT_E2E_KEEP === '1';
+
+const FILE_NAME = 'sample.py';
+const ORIGINAL = [
+  'def add(a, b):',
+  '    return a + b',
+  '',
+  '',
+  'def total(values):',
+  '    result = 0',
+  '    for v in values:',
+  '        result = add(result, v)',
+  '    return result',
+  '',
+].join('\n');
+const REWRITE = { first: 1, last: 2, instruction: 'Add a docstring to the function' };
+const CANCELLED = { first: 5, last: 9, instruction: 'Use the built-in sum instead of the loop' };
+// Phase 1 is kept short; phase 2 must run long enough to be cancelled mid-way.
+const SHORT_MAX_NEW_TOKENS = 24;
+const LONG_MAX_NEW_TOKENS = 2000;
+
+const ctx = {};
+
+function userSettings() {
+  return {
+    'specedit.pythonPath': ctx.python,
+    'specedit.model': ctx.modelDir,
+    'specedit.device': 'cpu',
+    'specedit.dtype': 'float32',
+    'specedit.method': 'speculative',
+    'specedit.maxNewTokens': SHORT_MAX_NEW_TOKENS,
+    'specedit.contextLines': 0,
+    'specedit.trace.server': 'messages',
+    // a quiet, predictable workbench
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'workbench.enableExperiments': false,
+    'security.workspace.trust.enabled': false,
+    'telemetry.telemetryLevel': 'off',
+    'update.mode': 'none',
+    'extensions.autoUpdate': false,
+    'extensions.autoCheckUpdates': false,
+    'extensions.ignoreRecommendations': true,
+    'git.enabled': false,
+    'files.autoSave': 'off',
+    'files.eol': '\n',
+    'files.insertFinalNewline': false,
+    'files.trimTrailingWhitespace': false,
+    'editor.formatOnSave': false,
+    'window.restoreWindows': 'none',
+    'chat.commandCenter.enabled': false,
+  };
+}
+
+function writeUserSettings() { // before code-server starts
+  const dir = path.join(ctx.userDataDir, 'User');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'settings.json'), JSON.stringify(userSettings(), null, 2));
+}
+
+function lines(text) {
+  return text.split(/(?<=\n)/);
+}
+
+/** What the engine's CLI makes of `lines first..last` of the original file (deterministic greedy). */
+async function expectedRewrite({ first, last, instruction }, maxNewTokens) {
+  const dir = fs.mkdtempSync(path.join(ctx.tmp, 'cli-'));
+  const file = path.join(dir, FILE_NAME);
+  fs.writeFileSync(file, ORIGINAL);
+  const { stdout } = await run(ctx.python, [
+    '-m', 'engine.cli', 'rewrite', file,
+    '--lines', `${first}-${last}`,
+    '--instruction', instruction,
+    '--model', ctx.modelDir,
+    '--device', 'cpu',
+    '--dtype', 'float32',
+    '--method', 'speculative',
+    '--max-new-tokens', String(maxNewTokens),
+    '--context-lines', '0',
+    '--json',
+  ], { cwd: REPO, timeout: 300_000 });
+  const result = JSON.parse(stdout);
+  const all = lines(ORIGINAL);
+  const region = all.slice(first - 1, last).join('');
+  // What the server does with the model's text before editing: a rewrite of whole lines keeps
+  // the region's final line ending (else the next line would be glued on). The editor then
+  // stores line breaks with the document's EOL (LF here).
+  let text = result.text;
+  if (region.endsWith('\n') && text !== '' && !/[\r\n]$/.test(text)) {
+    text += '\n';
+  }
+  text = text.replace(/\r\n?/g, '\n');
+  return {
+    text,
+    file: all.slice(0, first - 1).join('') + text + all.slice(last).join(''),
+  };
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(VSIX), `${VSIX} is missing: run \`npm run package\` in vscode-extension/ first`);
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  for (const f of fs.readdirSync(ARTIFACTS)) {
+    if (f.endsWith('.png')) {
+      fs.rmSync(path.join(ARTIFACTS, f));
+    }
+  }
+  fs.rmSync(path.join(ARTIFACTS, 'logs'), { recursive: true, force: true });
+
+  ctx.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'specedit-e2e-'));
+  ctx.workspace = path.join(ctx.tmp, 'workspace');
+  ctx.userDataDir = path.join(ctx.tmp, 'user-data');
+  ctx.extensionsDir = path.join(ctx.tmp, 'extensions');
+  ctx.configFile = path.join(ctx.tmp, 'code-server.yaml');
+  ctx.serverLog = path.join(ctx.tmp, 'code-server.log');
+  fs.mkdirSync(ctx.workspace);
+  fs.writeFileSync(path.join(ctx.workspace, FILE_NAME), ORIGINAL);
+  log(`temp folder ${ctx.tmp}`);
+
+  const py = process.env.SPECEDIT_E2E_PYTHON || 'python3';
+  ctx.python = (await run(py, ['-c', 'import sys; print(sys.executable)'])).stdout.trim();
+  log(`python ${ctx.python}`);
+  ctx.modelDir = (
+    await run(ctx.python, [path.join(HERE, 'make_model.py'), path.join(ctx.tmp, 'model')], { cwd: REPO })
+  ).stdout.trim().split('\n').pop();
+  log(`model ${ctx.modelDir}`);
+
+  // The expected texts come from the CLI; compute them while code-server starts.
+  ctx.expected = expectedRewrite(REWRITE, SHORT_MAX_NEW_TOKENS);
+  ctx.expected.catch(() => {}); // awaited (and reported) by the test
+
+  writeUserSettings();
+  const dirs = { userDataDir: ctx.userDataDir, extensionsDir: ctx.extensionsDir, configFile: ctx.configFile };
+  log(await installExtension(VSIX, dirs));
+  ctx.server = await startCodeServer({ ...dirs, logFile: ctx.serverLog });
+  log(`code-server at ${ctx.server.url} (process group ${ctx.server.pgid})`);
+
+  ctx.browser = await launchBrowser();
+  ctx.page = await ctx.browser.newPage({ viewport: { width: 1400, height: 900 } });
+  ctx.page.setDefaultTimeout(30_000);
+  await ctx.page.goto(`${ctx.server.url}/?folder=${encodeURIComponent(ctx.workspace)}`);
+  await waitForWorkbench(ctx.page);
+  log('workbench is up');
+});
+
+after(async () => {
+  if (ctx.page) {
+    await screenshot(ctx.page, ARTIFACTS, '99-final.png').catch(() => {});
+  }
+  await ctx.browser?.close().catch(() => {});
+  await ctx.server?.stop();
+  if (ctx.server) {
+    // nothing of the group may survive: code-server, extension host, language server
+    let alive = true;
+    try {
+      process.kill(-ctx.server.pgid, 0);
+    } catch {
+      alive = false;
+    }
+    assert.equal(alive, false, `process group ${ctx.server.pgid} survived`);
+  }
+  if (ctx.tmp) {
+    const logs = path.join(ARTIFACTS, 'logs');
+    copyLogs(path.join(ctx.userDataDir, 'logs'), logs, /\.log$/);
+    if (fs.existsSync(ctx.serverLog)) {
+      fs.mkdirSync(logs, { recursive: true });
+      fs.copyFileSync(ctx.serverLog, path.join(logs, 'code-server.log'));
+    }
+    if (!KEEP) {
+      fs.rmSync(ctx.tmp, { recursive: true, force: true });
+    }
+  }
+});
+
+function extensionLog() {
+  return readLogs(path.join(ctx.userDataDir, 'logs'), /Speculative Edits/);
+}
+
+function diskText() {
+  return fs.readFileSync(path.join(ctx.workspace, FILE_NAME), 'utf8');
+}
+
+test('rewrite from the light-bulb menu: the saved file is the engine\'s rewrite', async () => {
+  const page = ctx.page;
+  await openFile(page, FILE_NAME);
+  const ready = await waitForStatus(page, /^Speculative Edits: (ready|error|not running)/, 180_000);
+  assert.match(ready, /ready/, `server did not get ready: ${ready}\n${extensionLog()}`);
+  await screenshot(page, ARTIFACTS, '01-ready.png');
+
+  await selectLines(page, REWRITE.first, REWRITE.last);
+  await page.keyboard.press('Control+.');
+  const menu = page.locator('.action-widget');
+  const item = menu.locator('.monaco-list-row', { hasText: 'Rewrite selection with instruction' }).first();
+  await item.waitFor({ state: 'visible', timeout: 30_000 });
+  await screenshot(page, ARTIFACTS, '02-code-action-menu.png');
+  // The menu takes the keyboard (a pointer block lies over it): move the focus, then Enter.
+  const focused = menu.locator('.monaco-list-row.focused');
+  for (let i = 0; i < 10; i++) {
+    const label = (await focused.getAttribute('aria-label').catch(() => null)) ?? '';
+    if (label.startsWith('Rewrite selection with instruction')) {
+      break;
+    }
+    await page.keyboard.press('ArrowDown');
+  }
+  assert.match((await focused.getAttribute('aria-label')) ?? '', /^Rewrite selection with instruction/);
+  await page.keyboard.press('Enter');
+
+  await enterInstruction(page, REWRITE.instruction);
+  const t0 = Date.now();
+  await waitFor(() => isDirty(page, FILE_NAME), 'the edit to arrive', 180_000);
+  const label = await waitForStatus(page, /^Speculative Edits: ready; last rewrite/, 60_000);
+  log(`edit applied after ${Date.now() - t0} ms; status: ${label}`);
+  await screenshot(page, ARTIFACTS, '03-rewritten.png');
+
+  await page.keyboard.press('Control+S');
+  await waitFor(async () => !(await isDirty(page, FILE_NAME)), 'the save', 15_000);
+  const saved = diskText();
+  const expected = await ctx.expected;
+
+  const before = lines(ORIGINAL);
+  const got = lines(saved);
+  // text outside the selection is unchanged, the selection's text changed
+  assert.ok(saved.startsWith(before.slice(0, REWRITE.first - 1).join('')), 'text above the selection changed');
+  assert.ok(saved.endsWith(before.slice(REWRITE.last).join('')), 'text below the selection changed');
+  const region = saved.slice(
+    before.slice(0, REWRITE.first - 1).join('').length,
+    saved.length - before.slice(REWRITE.last).join('').length,
+  );
+  assert.notEqual(region, before.slice(REWRITE.first - 1, REWRITE.last).join(''), 'the selection did not change');
+  // and it is exactly the engine's (greedy, deterministic) rewrite
+  assert.equal(saved, expected.file, 'the saved file differs from the CLI rewrite');
+  log(`saved file has ${got.length} lines; rewritten region: ${JSON.stringify(region).slice(0, 200)}`);
+});
+
+test('cancel from the progress notification: nothing changes', async () => {
+  const page = ctx.page;
+  const before = diskText();
+
+  // A long rewrite: raise maxNewTokens in the Settings editor; the extension forwards the
+  // change to the server, which logs its new settings.
+  await setNumberSetting(page, 'specedit.maxNewTokens', LONG_MAX_NEW_TOKENS, FILE_NAME, () =>
+    screenshot(page, ARTIFACTS, '04-settings-editor.png'),
+  );
+  await waitFor(
+    () => extensionLog().includes(`"maxNewTokens":${LONG_MAX_NEW_TOKENS}`),
+    'the extension to send the settings change',
+    30_000,
+  );
+  await waitFor(
+    () => extensionLog().includes(`max_new_tokens=${LONG_MAX_NEW_TOKENS}`),
+    'the server to log its new settings',
+    30_000,
+  );
+
+  await selectLines(page, CANCELLED.first, CANCELLED.last);
+  await runCommand(page, 'Speculative Edits: Rewrite Selection with Instruction');
+  await enterInstruction(page, CANCELLED.instruction);
+
+  const toast = page.locator('.notifications-toasts .notification-toast', {
+    has: page.locator('.monaco-button', { hasText: 'Cancel' }),
+  }).first();
+  try {
+    await toast.waitFor({ state: 'visible', timeout: 60_000 });
+  } catch (e) {
+    await screenshot(page, ARTIFACTS, 'failure-no-progress-notification.png');
+    fs.writeFileSync(path.join(ARTIFACTS, 'failure-notifications.html'),
+      await page.locator('.notifications-toasts').evaluate((el) => el.outerHTML).catch(() => 'none'));
+    throw e;
+  }
+  await waitForStatus(page, /^Speculative Edits: rewriting/, 30_000);
+  await sleep(500); // let it get going
+  await screenshot(page, ARTIFACTS, '05-progress-notification.png');
+  await toast.locator('.monaco-button', { hasText: 'Cancel' }).click();
+  const t0 = Date.now();
+
+  await toast.waitFor({ state: 'hidden', timeout: 60_000 });
+  const label = await waitForStatus(page, /^Speculative Edits: ready/, 60_000);
+  log(`cancelled after ${Date.now() - t0} ms; status: ${label}`);
+  await sleep(2_000); // an edit arriving late would show up here
+  await screenshot(page, ARTIFACTS, '06-after-cancel.png');
+
+  assert.equal(await isDirty(page, FILE_NAME), false, 'the editor was changed by a cancelled rewrite');
+  assert.equal(diskText(), before, 'the file changed on disk');
+  await waitFor(
+    () => readLogs(path.join(ctx.userDataDir, 'logs'), /Speculative Edits Trace/).includes('window/workDoneProgress/cancel'),
+    'window/workDoneProgress/cancel in the trace',
+    10_000,
+  );
+  assert.notEqual(await statusLabel(page), '', 'status item vanished');
+});
