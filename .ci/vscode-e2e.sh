@@ -9,7 +9,18 @@
 #      artifacts/vscode-e2e/.
 # Exits non-zero if anything fails. Needs the speculative-edits Python package (PYTHON,
 # default python3), which the main CI installs; installs it editable if it is missing.
+#
+#   bash .ci/vscode-e2e.sh                 # 1, 2 and 3
+#   bash .ci/vscode-e2e.sh --install-only  # 1 and 2; pytest then runs 3 through
+#                                          # tests/e2e_vscode/test_vscode_e2e.py
 set -euo pipefail
+INSTALL_ONLY=0
+for arg in "$@"; do
+  case "$arg" in
+    --install-only) INSTALL_ONLY=1 ;;
+    *) echo "usage: $0 [--install-only]" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PYTHON=${PYTHON:-python3}
@@ -87,6 +98,11 @@ step "compile (tsc --strict), lint, unit tests, package"
   npm run --silent package >/dev/null
   ls -l speculative-edits.vsix
 )
+
+if [ "$INSTALL_ONLY" = 1 ]; then
+  echo "vscode-e2e: installed and built; the end-to-end test runs under pytest (tests/e2e_vscode)"
+  exit 0
+fi
 
 # -- 3. end to end in code-server ------------------------------------------------------------
 step "end-to-end test in code-server (artifacts/vscode-e2e/)"
