@@ -222,13 +222,15 @@ export async function selectLines(page, first, last) {
 }
 
 /**
- * Sets a number setting in the Settings editor, as a user would, and goes back to `fileName`.
- * (Writing settings.json behind code-server's back is not reliably noticed.)
+ * Sets a number or text setting in the Settings editor, as a user would, and goes back to
+ * `fileName`. (Writing settings.json behind code-server's back is not reliably noticed.)
  */
-export async function setNumberSetting(page, key, value, fileName, beforeLeaving = async () => {}) {
+export async function setSetting(page, key, value, fileName, { beforeLeaving = async () => {}, scope = 'User' } = {}) {
   await runCommand(page, 'Preferences: Open Settings (UI)');
   const editor = page.locator('.settings-editor');
   await editor.waitFor({ state: 'visible', timeout: 15_000 });
+  // Machine-scoped settings (specedit.pythonPath) live on the "Remote" tab in code-server.
+  await editor.locator('.settings-tabs-widget .action-label', { hasText: new RegExp(`^${scope}`) }).first().click();
   const search = editor.locator('.settings-header .suggest-input-container .monaco-editor').first();
   await search.click();
   await page.keyboard.press('Control+A');

@@ -8,6 +8,8 @@
 //      other lines, run the palette command, type an instruction, press Cancel on the progress
 //      notification; the server must have been told (window/workDoneProgress/cancel) and
 //      nothing may change, in the editor or on disk.
+//   3. no server: point specedit.pythonPath at a Python without the package; exactly one
+//      message must say so, with the pip command that installs it.
 //
 // Screenshots and logs go to artifacts/vscode-e2e/ (SPECEDIT_E2E_ARTIFACTS overrides).
 // Needs: the built .vsix (npm run package in vscode-extension/), a Python with the
@@ -33,7 +35,7 @@ import {
   runCommand,
   screenshot,
   selectLines,
-  setNumberSetting,
+  setSetting,
   startCodeServer,
   statusLabel,
   waitFor,
@@ -284,9 +286,9 @@ test('cancel from the progress notification: nothing changes', async () => {
 
   // A long rewrite: raise maxNewTokens in the Settings editor; the extension forwards the
   // change to the server, which logs its new settings.
-  await setNumberSetting(page, 'specedit.maxNewTokens', LONG_MAX_NEW_TOKENS, FILE_NAME, () =>
-    screenshot(page, ARTIFACTS, '04-settings-editor.png'),
-  );
+  await setSetting(page, 'specedit.maxNewTokens', LONG_MAX_NEW_TOKENS, FILE_NAME, {
+    beforeLeaving: () => screenshot(page, ARTIFACTS, '04-settings-editor.png'),
+  });
   await waitFor(
     () => extensionLog().includes(`"maxNewTokens":${LONG_MAX_NEW_TOKENS}`),
     'the extension to send the settings change',
@@ -333,4 +335,29 @@ test('cancel from the progress notification: nothing changes', async () => {
     10_000,
   );
   assert.notEqual(await statusLabel(page), '', 'status item vanished');
+});
+
+test('a Python without the server: one message with the install command', async () => {
+  const page = ctx.page;
+  // A virtual environment without the package (and without the other Python's site-packages).
+  const venv = path.join(ctx.tmp, 'venv-without-server');
+  await run(ctx.python, ['-m', 'venv', '--without-pip', venv]);
+  const python = path.join(venv, 'bin', 'python');
+
+  await setSetting(page, 'specedit.pythonPath', python, FILE_NAME, { scope: 'Remote' });
+  const label = await waitForStatus(page, /^Speculative Edits: not running/, 60_000);
+  log(`status: ${label}`);
+  const toasts = page.locator('.notifications-toasts .notification-toast');
+  const message = toasts.filter({ hasText: 'is not installed for' });
+  await message.first().waitFor({ state: 'visible', timeout: 30_000 });
+  await sleep(700); // past the toast's fade-in
+  await screenshot(page, ARTIFACTS, '07-server-not-installed.png');
+  const text = await message.first().innerText();
+  assert.ok(text.includes(`${python} -m pip install speculative-edits`), `no install command in: ${text}`);
+  assert.equal(await message.count(), 1, 'the message was shown more than once');
+  // and nothing else about the failed start (vscode-languageclient's own pop-ups)
+  const all = await toasts.allInnerTexts();
+  const others = all.filter((t) => /Speculative Edits|couldn't create connection|Server initialization failed/i.test(t)
+    && !t.includes('is not installed for'));
+  assert.deepEqual(others, [], `other messages about the server: ${JSON.stringify(others)}`);
 });

@@ -84,8 +84,8 @@ class StatusBar implements vscode.Disposable {
     this.item.show();
   }
 
-  /** Applies a `specedit/status` notification; returns the previous server state. */
-  setServerStatus(status: ServerStatus): ServerStatus | undefined {
+  /** Applies a `specedit/status` notification. */
+  setServerStatus(status: ServerStatus): void {
     const previous = this.lastStatus;
     // Keep the last rewrite's numbers while the same model is loaded, even when a later
     // notification (e.g. "busy" then "ready") does not repeat them.
@@ -96,7 +96,6 @@ class StatusBar implements vscode.Disposable {
     const merged: ServerStatus = keepStats ? { ...status, lastRewrite: previous.lastRewrite } : status;
     this.lastStatus = merged;
     this.render(viewForStatus(merged));
-    return previous;
   }
 
   setClientState(state: ClientState, detail?: string): void {
@@ -382,14 +381,9 @@ class SpecEditClient implements vscode.Disposable {
       this.output.warn(`Ignoring a malformed ${STATUS_NOTIFICATION}: ${JSON.stringify(params)}`);
       return;
     }
-    const previous = this.statusBar.setServerStatus(params);
-    if (params.state === 'error' && previous?.state !== 'error') {
-      const what = params.model ? ` (${params.model})` : '';
-      void this.showError(`Speculative Edits${what}: ${params.message ?? 'the server reported an error'}`, [
-        'Open Settings',
-        'Show Log',
-      ]);
-    }
+    // An error (a model that fails to load, say) turns the item red; the server itself says
+    // why with window/showMessage, so no second pop-up here.
+    this.statusBar.setServerStatus(params);
   }
 
   private middleware(): Middleware {
