@@ -255,7 +255,13 @@ class RewriteService:
         return {"applied": outcome.edit is not None, "stats": outcome.stats}
 
     async def resolve(self, action: types.CodeAction) -> types.CodeAction:
-        """`codeAction/resolve` of a preset action: fill in its edit (none if it failed)."""
+        """`codeAction/resolve` of a preset action: fill in its edit (none if it failed).
+
+        Clients resolve every action they show, the command-carrying "Rewrite selection with
+        instruction…" too; it has no data and nothing to resolve.
+        """
+        if action.data is None:
+            return action
         try:
             outcome = await self.compute(RewriteRequest.from_wire(action.data))
         except asyncio.CancelledError:

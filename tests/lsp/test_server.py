@@ -188,6 +188,20 @@ async def test_resolve_fills_in_the_edit(client: LanguageClient, reference: Refe
     assert text_of(client, uri) == SAMPLE
 
 
+async def test_resolving_the_instruction_action_changes_nothing(client: LanguageClient):
+    """VS Code resolves every action it shows, the command-carrying one too: no warning."""
+    uri = new_doc(client)
+    shown = len(client.messages)
+    actions = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), range=lines_range(*AREA),
+        context=types.CodeActionContext(diagnostics=[])))
+    ask = next(a for a in actions if a.title.startswith("Rewrite selection with instruction"))
+    resolved = await client.code_action_resolve_async(ask)
+    assert resolved.title == ask.title and resolved.edit is None
+    assert text_of(client, uri) == SAMPLE
+    assert len(client.messages) == shown
+
+
 async def test_rewrite_request_returns_edit_without_applying(
         client: LanguageClient, reference: Reference):
     uri = new_doc(client)
