@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from .decoding import DecodeResult, StopTokens, greedy_reference, verify_loop
 from .draft_model import AdaptiveK, DraftModelProposer, check_same_tokenizer
 from .loading import LoadedModel, load_model
 from .prompt import stop_token_ids
-from .runner import ModelRunner
+from .runner import ModelRunner, synchronize
 
 DEFAULT_TARGET = "gpt2-medium"
 DEFAULT_DRAFT = "gpt2"
@@ -44,28 +45,27 @@ class SweepRow:
     identical: bool
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def _timed(device: torch.device, decode: Callable[[], DecodeResult]) -> DecodeResult:
+    """Baseline and every K are timed alike: device synchronised before reading clocks."""
+    synchronize(device)
+    started = time.perf_counter()
+    result = decode()
+    synchronize(device)
+    result.stats.wall_seconds = time.perf_counter() - started
+    return result
 
 
 def run_baseline(target: LoadedModel, prompt: list[int], stop: StopTokens,
                  max_new: int) -> DecodeResult:
-    _sync(target.device)
-    result = greedy_reference(ModelRunner(target.model), prompt, stop, max_new)
-    _sync(target.device)
-    return result
+    return _timed(target.device, lambda: greedy_reference(ModelRunner(target.model), prompt,
+                                                          stop, max_new))
 
 
 def run_k(target: LoadedModel, draft: LoadedModel, prompt: list[int], stop: StopTokens,
           max_new: int, k: int | AdaptiveK) -> DecodeResult:
     proposer = DraftModelProposer(draft.model, prompt, k, stop.ids)
-    _sync(target.device)
-    started = time.perf_counter()
-    result = verify_loop(ModelRunner(target.model), prompt, proposer, stop, max_new)
-    _sync(target.device)
-    result.stats.wall_seconds = time.perf_counter() - started
-    return result
+    return _timed(target.device, lambda: verify_loop(ModelRunner(target.model), prompt,
+                                                     proposer, stop, max_new))
 
 
 def sweep(target: LoadedModel, draft: LoadedModel, prompt_text: str, max_new: int,

@@ -21,7 +21,7 @@ from .errors import InvalidRequestError, PromptTooLongError, RewriteCancelled
 from .loading import LoadedModel
 from .prompt import RewritePrompt, answer_text, build_prompt
 from .proposers import OriginalCodeProposer, OriginalDraftSettings, PromptLookupProposer
-from .runner import ModelRunner
+from .runner import ModelRunner, synchronize
 
 METHODS = ("speculative", "greedy", "prompt-lookup", "ngram", "draft-model")
 
@@ -87,17 +87,12 @@ def _estimate_greedy(loaded: LoadedModel, runner: ModelRunner, stats: DecodeStat
         # No one-token pass happened (an unchanged region): time one now, outside the stats.
         started = time.perf_counter()
         runner.predict(runner.cached + runner.cached[-1:])
-        _synchronize(loaded.device)
+        synchronize(loaded.device)
         steps = [time.perf_counter() - started]
     if not steps:
         return None
     step = steps[len(steps) // 2]
     return step * max(stats.output_tokens, 1) + step * max(1, prompt_len // 64)
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _prompt_lookup_transformers(loaded: LoadedModel, prompt: RewritePrompt, max_new_tokens: int,
@@ -131,7 +126,7 @@ def _prompt_lookup_transformers(loaded: LoadedModel, prompt: RewritePrompt, max_
             eos_token_id=sorted(prompt.stop.stop_tokens.ids) or None,
             pad_token_id=loaded.tokenizer.pad_token_id or loaded.tokenizer.eos_token_id,
         )
-    _synchronize(loaded.device)
+    synchronize(loaded.device)
     generated = out[0, prompt_len:].tolist()
     end = prompt.stop.first_stop(generated, 0)
     finish = "stop" if end is not None else "length"
@@ -210,7 +205,7 @@ def rewrite(
                                                      stop_ids=prompt.stop.stop_tokens.ids)
         result = verify_loop(runner, prompt.prompt_ids, proposer, prompt.stop, max_new_tokens,
                              on_progress=on_progress, should_stop=should_stop)
-    _synchronize(loaded.device)
+    synchronize(loaded.device)
     stats = result.stats
     estimate = None
     if method != "prompt-lookup":

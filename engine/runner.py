@@ -33,6 +33,12 @@ def crop_cache(cache: Any, keep: int) -> None:
         cache.crop(-remove)
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so a clock read afterwards measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 class ModelRunner:
     """Greedy predictions from a causal LM with a reusable KV cache."""
 

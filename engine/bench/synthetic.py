@@ -17,7 +17,7 @@ import torch
 
 from ..decoding import DecodeResult, StopTokens, greedy_reference, verify_loop
 from ..proposers import OriginalCodeProposer, PromptLookupProposer
-from ..runner import ModelRunner
+from ..runner import ModelRunner, synchronize
 from .lower_bound import lower_bound_passes
 from .run import Row, first_difference
 
@@ -98,8 +98,7 @@ def run_synthetic(model: torch.nn.Module, task: SyntheticTask, reference: list[i
     bound = lower_bound_passes(task.original, reference)[0]
     for method in methods:
         runner = ModelRunner(model)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
         started = time.perf_counter()
         if method == "greedy":
             result = greedy_reference(runner, task.prompt, StopTokens(), new_tokens)
@@ -111,8 +110,7 @@ def run_synthetic(model: torch.nn.Module, task: SyntheticTask, reference: list[i
             else:
                 raise ValueError(f"synthetic mode has no method {method!r}")
             result = verify_loop(runner, task.prompt, proposer, StopTokens(), new_tokens)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
         wall = time.perf_counter() - started
         s = result.stats
         diff = first_difference(result.tokens, reference)
