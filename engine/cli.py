@@ -62,6 +62,9 @@ def _register_rewrite(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="speculative",
                    choices=["speculative", "greedy", "prompt-lookup", "ngram", "draft-model"])
     p.add_argument("--draft", help="draft model for --method draft-model")
+    p.add_argument("--max-draft", type=int,
+                   help="speculative: cap every draft at N tokens (default: the whole rest of "
+                   "the original; a cap of 32-64 wastes less on CPUs where bf16 is emulated)")
     p.add_argument("--max-new-tokens", type=int)
     p.add_argument("--context-lines", type=int, default=0,
                    help="lines around the selection given to the model as context")
@@ -75,6 +78,7 @@ def _run_rewrite(args: argparse.Namespace) -> int:
     from .loading import load_model
     from .progress import TerminalProgress
     from .prompt import language_for_path
+    from .proposers import OriginalDraftSettings
     from .rewrite import rewrite
 
     source = read_source(args.file)
@@ -85,6 +89,10 @@ def _run_rewrite(args: argparse.Namespace) -> int:
         raise InvalidRequestError("the selected lines are empty: select code to rewrite")
     if not args.instruction.strip():
         raise InvalidRequestError("--instruction is empty: say how to rewrite the code")
+    if args.max_draft is not None and args.max_draft < 1:
+        raise InvalidRequestError("--max-draft must be at least 1")
+    settings = (OriginalDraftSettings(first_draft=args.max_draft, max_draft=args.max_draft)
+                if args.max_draft else None)
     ctx = max(args.context_lines, 0)
     loaded = load_model(args.model, args.device, args.dtype)
     draft = load_model(args.draft, args.device, args.dtype) if args.draft else None
@@ -94,7 +102,7 @@ def _run_rewrite(args: argparse.Namespace) -> int:
                          context_before="".join(lines[max(0, start - ctx):start]),
                          context_after="".join(lines[end:end + ctx]),
                          method=args.method, max_new_tokens=args.max_new_tokens,
-                         on_progress=progress.update, draft=draft)
+                         on_progress=progress.update, draft=draft, draft_settings=settings)
     new_source = "".join(lines[:start]) + result.text + "".join(lines[end:])
     if args.json:
         print(json.dumps(result.to_json(), indent=2))

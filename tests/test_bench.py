@@ -79,6 +79,19 @@ def test_bench_writes_rows_summary_and_plots(data_dir: Path, tmp_path: Path,
     with (out / "rows.csv").open() as f:
         assert len(list(csv.DictReader(f))) == len(rows)
 
+    # A method added on a resume gets its rows, compared with greedy run again as reference.
+    assert main([*argv, "--resume", "--methods", "greedy,prompt-lookup,speculative,"
+                 "speculative:2"]) == 0
+    with (out / "rows.csv").open() as f:
+        again = list(csv.DictReader(f))
+    assert again[:len(rows)] == rows
+    added = again[len(rows):]
+    assert sorted(r["task"] for r in added) == ["1_adder", "2_greet", "worked_example"]
+    for r in added:
+        assert r["method"] == "speculative:2" and r["identical_to_greedy"] == "True"
+        # Each pass accepts at most the 2 drafted tokens plus the model's own one.
+        assert int(r["forward_passes"]) * 3 >= int(r["output_tokens"])
+
 
 def test_synthetic_mode_runs_on_a_tiny_shape(tmp_path: Path) -> None:
     out = tmp_path / "syn"
@@ -93,6 +106,30 @@ def test_synthetic_mode_runs_on_a_tiny_shape(tmp_path: Path) -> None:
     # Drafting from the edited original must save passes over greedy.
     assert sum(int(r["forward_passes"]) for r in spec) < sum(
         int(r["forward_passes"]) for r in greedy)
+
+
+def test_capped_drafts_cost_passes_not_exactness(tmp_path: Path) -> None:
+    out = tmp_path / "syn"
+    assert main(["bench", "--synthetic", "--size", "tiny", "--device", "cpu", "--dtype",
+                 "float32", "--limit", "2", "--synthetic-tokens", "160", "--out", str(out),
+                 "--methods", "greedy,speculative,speculative:8"]) == 0
+    with (out / "rows.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert all(r["identical_to_greedy"] == "True" for r in rows)
+    passes = {m: sum(int(r["forward_passes"]) for r in rows if r["method"] == m)
+              for m in ("greedy", "speculative", "speculative:8")}
+    tokens = sum(int(r["output_tokens"]) for r in rows if r["method"] == "speculative:8")
+    assert passes["speculative"] < passes["speculative:8"] < passes["greedy"]
+    assert passes["speculative:8"] * 9 >= tokens
+
+
+def test_bad_method_fails_before_loading_a_model(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench", "--model", str(tmp_path / "no-such-model"), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--methods", "greedy,speculative:0"]) == 2
+    assert main([*argv, "--methods", "greedy,prompt-lookup:5"]) == 2
+    assert main([*argv, "--methods", "beam"]) == 2
+    assert "unknown method 'beam'" in capsys.readouterr().err
 
 
 def test_lower_bound_counts_unaligned_tokens_and_hunks() -> None:

@@ -68,7 +68,25 @@ def test_diff_output_then_stats_line(source_file: Path, tiny_chat_model_dir: Pat
     assert source_file.read_text() == SOURCE
 
 
+def test_max_draft_caps_drafts_and_keeps_the_output(source_file: Path,
+                                                    tiny_chat_model_dir: Path) -> None:
+    args = ["--lines", "2-3", "--instruction", "x", "--model", str(tiny_chat_model_dir),
+            "--dtype", "float32", "--max-new-tokens", "30", "--json"]
+    results = {}
+    for method, extra in [("greedy", []), ("capped", ["--max-draft", "1"])]:
+        code, out, _ = run("rewrite", str(source_file), *args, *extra,
+                           *(["--method", "greedy"] if method == "greedy" else []))
+        assert code == 0
+        results[method] = json.loads(out)
+    capped = results["capped"]["stats"]
+    assert results["capped"]["text"] == results["greedy"]["text"]
+    # One drafted token per pass: at most two output tokens per pass.
+    assert capped["drafted_tokens"] <= capped["forward_passes"]
+    assert capped["forward_passes"] * 2 >= capped["output_tokens"]
+
+
 @pytest.mark.parametrize(("args", "message"), [
+    (["--lines", "2-3", "--instruction", "x", "--max-draft", "0"], "--max-draft must be"),
     (["--lines", "4-4", "--instruction", "x"], "selected lines are empty"),
     (["--lines", "2-3", "--instruction", "  "], "--instruction is empty"),
     (["--lines", "2-9", "--instruction", "x"], "out of range: the file has 5 lines"),

@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="catalog name, folder or hub id "
                    "(default: the CLI's default model)")
     p.add_argument("--methods", default=BENCH_METHODS,
-                   help="comma-separated: greedy, prompt-lookup, speculative, ngram, draft-model")
+                   help="comma-separated: greedy, prompt-lookup, speculative, ngram, draft-model; "
+                   "speculative:N caps every draft at N tokens")
     p.add_argument("--draft", help="draft model for the draft-model method")
     p.add_argument("--instruction", choices=["descriptive", "lazy"], default="descriptive")
     p.add_argument("--limit", type=int, help="first N CanItEdit tasks")
@@ -44,10 +45,19 @@ def _progress(total: int):  # noqa: ANN202 - a tqdm bar or a no-op stand-in
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..errors import InvalidRequestError
+    from ..rewrite import METHODS
     from .report import write_report
-    from .run import CsvLog
+    from .run import CsvLog, parse_method
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    try:  # fail before the model loads, not an hour into the run
+        for method in methods:
+            if parse_method(method)[0] not in METHODS:
+                raise InvalidRequestError(f"unknown method {method!r}; use {', '.join(METHODS)}")
+    except InvalidRequestError as e:
+        print(f"specedit bench: {e}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     log = CsvLog(args.out / "rows.csv", args.resume)
     run = _run_synthetic if args.synthetic else _run_real

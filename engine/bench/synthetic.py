@@ -19,7 +19,7 @@ from ..decoding import DecodeResult, StopTokens, greedy_reference, verify_loop
 from ..proposers import OriginalCodeProposer, PromptLookupProposer
 from ..runner import ModelRunner, synchronize
 from .lower_bound import lower_bound_passes
-from .run import Row, first_difference
+from .run import Row, first_difference, parse_method
 
 # Shapes of the Qwen2.5(-Coder) family; vocab as in the released checkpoints.
 QWEN2_SHAPES = {
@@ -100,12 +100,13 @@ def run_synthetic(model: torch.nn.Module, task: SyntheticTask, reference: list[i
         runner = ModelRunner(model)
         synchronize(device)
         started = time.perf_counter()
-        if method == "greedy":
+        base, settings = parse_method(method)
+        if base == "greedy":
             result = greedy_reference(runner, task.prompt, StopTokens(), new_tokens)
         else:
-            if method == "speculative":
-                proposer = OriginalCodeProposer(task.original)
-            elif method == "prompt-lookup":
+            if base == "speculative":
+                proposer = OriginalCodeProposer(task.original, settings)
+            elif base == "prompt-lookup":
                 proposer = PromptLookupProposer(task.prompt + task.original)
             else:
                 raise ValueError(f"synthetic mode has no method {method!r}")
