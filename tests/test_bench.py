@@ -7,8 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from engine.bench.lower_bound import lower_bound_passes
+from engine.bench.pass_cost import (
+    PassCost,
+    measure_pass_costs,
+    pass_cost_markdown,
+    unchanged_rewrite_ceiling,
+)
 from engine.bench.tasks import run_tests, worked_example_is_right
 from engine.cli import main
 
@@ -146,3 +153,40 @@ def test_task_checks() -> None:
     declaration = "const [shouldRefreshGold, setShouldRefreshGold] =\n"
     assert worked_example_is_right("x\n// refreshes gold\n" + declaration)
     assert not worked_example_is_right(declaration)
+
+
+def test_pass_costs_feed_the_asked_token_counts(tmp_path: Path) -> None:
+    from engine.bench.synthetic import build_model
+
+    model = build_model("qwen2", "tiny", torch.device("cpu"), torch.float32)
+    fed: list[int] = []
+    handle = model.register_forward_pre_hook(
+        lambda _m, args, kwargs: fed.append(kwargs["input_ids"].shape[1]), with_kwargs=True)
+    try:
+        costs = measure_pass_costs(model, context=16, sizes=(1, 4, 9), repeats=2)
+    finally:
+        handle.remove()
+    # The context once, then each size three times (a warm-up and two timed passes).
+    assert fed == [16, 1, 1, 1, 4, 4, 4, 9, 9, 9]
+    assert [c.tokens for c in costs] == [1, 4, 9]
+    assert all(c.seconds > 0 for c in costs)
+
+
+def test_unchanged_rewrite_ceiling_is_greedy_over_one_pass() -> None:
+    costs = [PassCost(1, 0.1), PassCost(512, 5.12)]  # batched: 0.01 s/token
+    # greedy: 450 x 0.01 + 300 x 0.1 = 34.5 s; speculative: 750 x 0.01 = 7.5 s
+    assert unchanged_rewrite_ceiling(costs, 450, 300) == pytest.approx(4.6)
+    text = pass_cost_markdown(costs, "t", 450, 300)
+    assert "| 512 | 5120.0 | 10.00 | 0.100 |" in text and "4.60x" in text
+
+
+def test_passcost_command_writes_its_table(tmp_path: Path) -> None:
+    out = tmp_path / "cost.md"
+    assert main(["passcost", "--synthetic", "--size", "tiny", "--device", "cpu", "--dtype",
+                 "float32", "--context", "8", "--sizes", "1,4", "--repeats", "1",
+                 "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("**synthetic-qwen2-tiny (random weights)**, float32, cpu")
+    assert [ln.split("|")[1].strip() for ln in lines if ln.startswith("| 1 ") or
+            ln.startswith("| 4 ")] == ["1", "4"]
+    assert main(["passcost", "--synthetic", "--size", "tiny", "--sizes", "4,8"]) == 2

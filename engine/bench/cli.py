@@ -36,6 +36,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--synthetic-tokens", type=int, default=256)
     p.set_defaults(func=_run)
 
+    c = subparsers.add_parser("passcost", help="time one forward pass against the tokens it "
+                              "verifies (explains the speed-ups on this device and dtype)")
+    c.add_argument("--model", default=None, help="catalog name, folder or hub id")
+    c.add_argument("--synthetic", action="store_true", help="random-weight qwen2 of --size")
+    c.add_argument("--size", default="0.5b", choices=["tiny", "0.5b", "1.5b", "7b"])
+    c.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    c.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    c.add_argument("--context", type=int, default=512, help="cached tokens before each pass")
+    c.add_argument("--sizes", default="1,8,32,128,512", help="tokens per pass to time")
+    c.add_argument("--repeats", type=int, default=3)
+    c.add_argument("--prompt-tokens", type=int, default=450,
+                   help="for the ceiling line: prompt length of a typical task")
+    c.add_argument("--output-tokens", type=int, default=300)
+    c.add_argument("--out", type=Path, help="also write the Markdown table here")
+    c.set_defaults(func=_run_passcost)
+
 
 def _progress(total: int):  # noqa: ANN202 - a tqdm bar or a no-op stand-in
     from tqdm import tqdm
@@ -118,3 +134,39 @@ def _run_synthetic(args: argparse.Namespace, methods: list[str], log) -> str:  #
                 bar.update(1)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
     return f"**{name}** (random weights), {str(dtype).split('.')[-1]}, {gpu}, {count} tasks\n"
+
+
+def _run_passcost(args: argparse.Namespace) -> int:
+    from ..errors import InvalidRequestError
+    from .pass_cost import measure_pass_costs, pass_cost_markdown
+
+    try:
+        sizes = sorted({int(v) for v in args.sizes.split(",")})
+    except ValueError:
+        raise InvalidRequestError(f"--sizes {args.sizes!r} is not a list of integers") from None
+    if sizes[0] != 1 or args.context < 1 or args.repeats < 1:
+        raise InvalidRequestError("--sizes must include 1; --context and --repeats must be >= 1")
+    if args.synthetic:
+        from ..loading import resolve_device, resolve_dtype
+        from .synthetic import build_model
+
+        device = resolve_device(args.device)
+        dtype = resolve_dtype(args.dtype, device)
+        model = build_model("qwen2", args.size, device, dtype)
+        where = torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
+        name = f"synthetic-qwen2-{args.size} (random weights)"
+    else:
+        from ..cli import DEFAULT_MODEL
+        from ..loading import load_model
+
+        loaded = load_model(args.model or DEFAULT_MODEL, args.device, args.dtype)
+        model, dtype, name, where = loaded.model, loaded.dtype, loaded.name, str(loaded.device)
+    costs = measure_pass_costs(model, context=args.context, sizes=sizes, repeats=args.repeats)
+    title = (f"**{name}**, {str(dtype).split('.')[-1]}, {where}: one pass after "
+             f"{args.context} cached tokens (median of {args.repeats})")
+    text = pass_cost_markdown(costs, title, args.prompt_tokens, args.output_tokens)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    return 0
