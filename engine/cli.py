@@ -91,8 +91,7 @@ def _run_rewrite(args: argparse.Namespace) -> int:
         raise InvalidRequestError("--instruction is empty: say how to rewrite the code")
     if args.max_draft is not None and args.max_draft < 1:
         raise InvalidRequestError("--max-draft must be at least 1")
-    settings = (OriginalDraftSettings(first_draft=args.max_draft, max_draft=args.max_draft)
-                if args.max_draft else None)
+    settings = OriginalDraftSettings.capped(args.max_draft) if args.max_draft else None
     ctx = max(args.context_lines, 0)
     loaded = load_model(args.model, args.device, args.dtype)
     draft = load_model(args.draft, args.device, args.dtype) if args.draft else None

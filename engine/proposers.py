@@ -54,6 +54,11 @@ class OriginalDraftSettings:
     strong_match: int = 4
     max_match: int = 12
 
+    @classmethod
+    def capped(cls, tokens: int) -> OriginalDraftSettings:
+        """Every draft, the first included, at most `tokens` long."""
+        return cls(first_draft=tokens, max_draft=tokens)
+
 
 class OriginalCodeProposer:
     """Drafts from the original code and re-synchronises with it after each edit.

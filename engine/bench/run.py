@@ -12,7 +12,7 @@ from ..errors import InvalidRequestError
 from ..loading import LoadedModel
 from ..prompt import build_prompt
 from ..proposers import OriginalDraftSettings
-from ..rewrite import RewriteResult, rewrite
+from ..rewrite import METHODS, RewriteResult, rewrite
 from .lower_bound import lower_bound_passes
 from .tasks import Task
 
@@ -77,11 +77,13 @@ def parse_method(name: str) -> tuple[str, OriginalDraftSettings | None]:
     nearly as much per token as a one-token pass (bf16 on CPUs without native bf16).
     """
     base, _, cap = name.partition(":")
+    if base not in METHODS:
+        raise InvalidRequestError(f"unknown method {name!r}; use {', '.join(METHODS)}")
     if not cap:
         return name, None
     if base != "speculative" or not cap.isdigit() or int(cap) < 1:
         raise InvalidRequestError(f"bad method {name!r}: only speculative:N (N >= 1) takes a cap")
-    return base, OriginalDraftSettings(first_draft=int(cap), max_draft=int(cap))
+    return base, OriginalDraftSettings.capped(int(cap))
 
 
 def warm_up(loaded: LoadedModel, methods: Iterable[str], draft: LoadedModel | None) -> None:
