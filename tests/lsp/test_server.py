@@ -257,12 +257,30 @@ async def until_decoding(client: LanguageClient, known: set[Any]) -> Any:
     return tokens[0]
 
 
+async def cancel_by_request(client: LanguageClient, request_id: str,
+                            pending: asyncio.Future[Any]) -> None:
+    """$/cancelRequest: the request fails with RequestCancelled."""
+    client.cancel_request(types.CancelParams(id=request_id))
+    with pytest.raises(JsonRpcException) as failure:
+        await asyncio.wait_for(pending, 30)
+    assert failure.value.code == -32800  # RequestCancelled
+
+
+async def assert_cancelled_untouched(client: LanguageClient, token: Any, uri: str,
+                                     applied_before: int) -> None:
+    """The progress ends as cancelled, nothing is applied and the document is as it was."""
+    end = await wait_for(lambda: [v for v in client.progress_reports[token]
+                                  if isinstance(v, types.WorkDoneProgressEnd)])
+    assert "cancel" in end[0].message
+    assert len(editor_of(client).applied) == applied_before
+    assert text_of(client, uri) == SAMPLE
+
+
 async def test_cancel_request_mid_rewrite_applies_nothing(
         client: LanguageClient, slow_rewrites: None, reference: Reference,
         server_settings: dict[str, Any]):
     uri = new_doc(client)
-    editor = editor_of(client)
-    before = len(editor.applied)
+    before = len(editor_of(client).applied)
     known = set(client.progress_reports)
     request_id = f"cancel-me-{uri}"
     pending = asyncio.ensure_future(client.protocol.send_request_async("specedit/rewrite", {
@@ -276,15 +294,8 @@ async def test_cancel_request_mid_rewrite_applies_nothing(
                                context=types.CodeActionContext(diagnostics=[]))), 5)
     assert actions
     assert not pending.done()
-    client.cancel_request(types.CancelParams(id=request_id))
-    with pytest.raises(JsonRpcException) as failure:
-        await asyncio.wait_for(pending, 30)
-    assert failure.value.code == -32800  # RequestCancelled
-    end = await wait_for(lambda: [v for v in client.progress_reports[token]
-                                  if isinstance(v, types.WorkDoneProgressEnd)])
-    assert "cancel" in end[0].message
-    assert len(editor.applied) == before
-    assert text_of(client, uri) == SAMPLE
+    await cancel_by_request(client, request_id, pending)
+    await assert_cancelled_untouched(client, token, uri, before)
 
     # The next request still works.
     await configure(client, server_settings)
@@ -297,8 +308,7 @@ async def test_cancel_request_mid_rewrite_applies_nothing(
 @pytest.mark.parametrize("how", ["progress", "cancelRequest"])
 async def test_cancel_stops_command(client: LanguageClient, slow_rewrites: None, how: str):
     uri = new_doc(client)
-    editor = editor_of(client)
-    before = len(editor.applied)
+    before = len(editor_of(client).applied)
     known = set(client.progress_reports)
     request_id = f"command-{how}-{uri}"
     pending = asyncio.ensure_future(client.protocol.send_request_async(
@@ -312,16 +322,9 @@ async def test_cancel_stops_command(client: LanguageClient, slow_rewrites: None,
         assert result["applied"] is False
         assert "cancelled" in result["reason"]
     else:
-        client.cancel_request(types.CancelParams(id=request_id))
-        with pytest.raises(JsonRpcException) as failure:
-            await asyncio.wait_for(pending, 30)
-        assert failure.value.code == -32800  # RequestCancelled
+        await cancel_by_request(client, request_id, pending)
     # Either way the engine stops: the progress ends as cancelled and nothing is applied.
-    end = await wait_for(lambda: [v for v in client.progress_reports[token]
-                                  if isinstance(v, types.WorkDoneProgressEnd)])
-    assert "cancel" in end[0].message
-    assert len(editor.applied) == before
-    assert text_of(client, uri) == SAMPLE
+    await assert_cancelled_untouched(client, token, uri, before)
     assert any("cancelled" in m.message for m in client.messages)
 
 
