@@ -15,4 +15,4 @@ command -v nvim >/dev/null 2>&1 || { echo "neovim-e2e: nvim is still missing" >&
 nvim --version | head -n 1
 
 # -rs lists skips: with nvim installed the test must run, not skip.
-exec "${PYTHON:-python}" -m pytest tests/lsp/test_neovim.py -q -rs -p no:cacheprovider "$@"
+exec "${PYTHON:-python}" -m pytest tests/e2e/neovim/test_neovim.py -q -rs -p no:cacheprovider "$@"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The VS Code extension, checked and then driven end to end in a real VS Code:
 #   1. installs what is missing: Debian packages (chromium, ripgrep, the headers code-server's
-#      native modules build against), npm packages of vscode-extension/ and tests/e2e_vscode/
+#      native modules build against), npm packages of vscode-extension/ and tests/e2e/vscode/
 #      (npm ci, skipped when node_modules matches package-lock.json);
 #   2. compiles the extension (tsc, strict), lints it, runs its unit tests, builds the .vsix;
-#   3. runs tests/e2e_vscode: code-server 4.100.3 with the .vsix installed, headless Chromium
+#   3. runs tests/e2e/vscode: code-server 4.100.3 with the .vsix installed, headless Chromium
 #      through playwright-core, a small random-weight model; screenshots and logs go to
 #      artifacts/vscode-e2e/.
 # Exits non-zero if anything fails. Needs the speculative-edits Python package (PYTHON,
@@ -12,7 +12,7 @@
 #
 #   bash .ci/vscode-e2e.sh                 # 1, 2 and 3
 #   bash .ci/vscode-e2e.sh --install-only  # 1 and 2; pytest then runs 3 through
-#                                          # tests/e2e_vscode/test_vscode_e2e.py
+#                                          # tests/e2e/vscode/test_vscode_e2e.py
 set -euo pipefail
 INSTALL_ONLY=0
 for arg in "$@"; do
@@ -66,14 +66,14 @@ npm_ci vscode-extension
 
 # code-server's postinstall runs `npm install` in its lib/vscode, where @vscode/ripgrep's
 # postinstall downloads rg from GitHub unless its cache has it: seed that cache from Debian's.
-node tests/e2e_vscode/seed-ripgrep-cache.js /usr/bin/rg
+node tests/e2e/vscode/seed-ripgrep-cache.js /usr/bin/rg
 # code-server's postinstall insists on these when npm runs as root.
 export npm_config_yes=true npm_config_unsafe_perm=true
 # Its native modules build with node-gyp, which would download Node's headers: use the local ones.
 if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_version.h ]; then
   export npm_config_nodedir=/usr
 fi
-npm_ci tests/e2e_vscode
+npm_ci tests/e2e/vscode
 unset npm_config_yes npm_config_unsafe_perm
 
 # The language server must be importable from anywhere (not just from the repo root).
@@ -100,7 +100,7 @@ step "compile (tsc --strict), lint, unit tests, package"
 )
 
 if [ "$INSTALL_ONLY" = 1 ]; then
-  echo "vscode-e2e: installed and built; the end-to-end test runs under pytest (tests/e2e_vscode)"
+  echo "vscode-e2e: installed and built; the end-to-end test runs under pytest (tests/e2e/vscode)"
   exit 0
 fi
 
@@ -109,5 +109,5 @@ step "end-to-end test in code-server (artifacts/vscode-e2e/)"
 export SPECEDIT_E2E_PYTHON="$PYTHON"
 export SPECEDIT_E2E_VSIX="$ROOT/vscode-extension/speculative-edits.vsix"
 export SPECEDIT_E2E_ARTIFACTS="$ROOT/artifacts/vscode-e2e"
-cd tests/e2e_vscode
+cd tests/e2e/vscode
 exec npm test --silent

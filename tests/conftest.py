@@ -1,16 +1,16 @@
-"""Shared fixtures: tiny random-weight model folders, built once per test session."""
+"""Shared fixtures: tiny random-weight model folders, built once per test session, and the
+engine as the reference the language-server tests compare against."""
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from tiny_models import make_tiny_model_dir  # noqa: E402
+from tests.helpers.lsp import TEST_SETTINGS, Reference
+from tests.helpers.tiny_models import make_tiny_model_dir
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +21,25 @@ def tiny_chat_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_base_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_model_dir(tmp_path_factory.mktemp("tiny-base"), "gpt2", chat=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The language-server tests' model: its rewrites are arbitrary but deterministic
+    (greedy), so each test computes what it expects by calling the engine directly."""
+    return make_tiny_model_dir(tmp_path_factory.mktemp("models") / "tiny-llama")
+
+
+@pytest.fixture(scope="session")
+def reference(tiny_model_dir: Path) -> Reference:
+    import engine
+
+    return Reference(engine.load_model(str(tiny_model_dir), "cpu", "float32"))
+
+
+@pytest.fixture(scope="session")
+def server_settings(tiny_model_dir: Path) -> dict[str, Any]:
+    return {"model": str(tiny_model_dir), **TEST_SETTINGS}
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tiny_models import chat_tokenizer, tiny_tokenizer
 
 import engine
 from engine.prompt import answer_text, build_prompt
+from tests.helpers.tiny_models import chat_tokenizer, tiny_tokenizer
 
 CODE = "def add(a, b):\n    return a + b\n\n\nclass Point:\n    pass\n"
 

@@ -12,7 +12,12 @@ from typing import Any
 
 import pytest
 import pytest_lsp
-from lsp_helpers import (
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from lsp_server.actions import COMMAND, REWRITE_TITLE
+from tests.helpers.lsp import (
     SAMPLE,
     TEST_SETTINGS,
     Reference,
@@ -27,11 +32,6 @@ from lsp_helpers import (
     tokens_reported,
     wait_for,
 )
-from lsprotocol import types
-from pygls.exceptions import JsonRpcException
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-
-from lsp_server.actions import COMMAND, REWRITE_TITLE
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -116,7 +116,7 @@ def test_specedit_serve_is_registered():
 
 
 def test_readme_shows_the_neovim_config_the_e2e_test_runs():
-    here = Path(__file__).resolve().parent
-    readme = (here.parents[1] / "lsp_server" / "README.md").read_text(encoding="utf-8")
-    config = (here / "specedit.lua").read_text(encoding="utf-8")
+    repo = Path(__file__).resolve().parents[2]
+    readme = (repo / "lsp_server" / "README.md").read_text(encoding="utf-8")
+    config = (repo / "tests" / "e2e" / "neovim" / "specedit.lua").read_text(encoding="utf-8")
     assert f"```lua\n{config}```" in readme

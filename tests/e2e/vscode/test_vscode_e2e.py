@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
+REPO = HERE.parents[2]
 EXTENSION = REPO / "vscode-extension"
 VSIX = EXTENSION / "speculative-edits.vsix"
 CODE_SERVER = HERE / "node_modules" / "code-server" / "out" / "node" / "entry.js"

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lsp_helpers import Reference
+
+from tests.helpers.lsp import Reference
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
+REPO = HERE.parents[2]
 INSTRUCTIONS = ["Add comments", "Add docstrings", "Add type hints", "Simplify the code",
                 "Rename the variables", "Use f-strings"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from lsp_helpers import apply_text_edits
 from lsprotocol import types
 
 from lsp_server.edits import fit_rewrite, line_edits, region_for, selected_lines, split_lines
+from tests.helpers.lsp import apply_text_edits
 
 
 def rng(l1: int, c1: int, l2: int, c2: int) -> types.Range:

@@ -169,7 +169,7 @@ before(async () => {
   ctx.python = (await run(py, ['-c', 'import sys; print(sys.executable)'])).stdout.trim();
   log(`python ${ctx.python}`);
   ctx.modelDir = (
-    await run(ctx.python, [path.join(HERE, 'make_model.py'), path.join(ctx.tmp, 'model')], { cwd: REPO })
+    await run(ctx.python, ['-m', 'tests.e2e.vscode.make_model', path.join(ctx.tmp, 'model')], { cwd: REPO })
   ).stdout.trim().split('\n').pop();
   log(`model ${ctx.modelDir}`);
 

@@ -14,11 +14,11 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tiny_models import tiny_model
 
 from engine.decoding import StopTokens, greedy_reference, verify_loop
 from engine.proposers import OriginalCodeProposer, OriginalDraftSettings, PromptLookupProposer
 from engine.runner import ModelRunner
+from tests.helpers.tiny_models import tiny_model
 
 ARCHS = ["gpt2", "llama", "qwen2"]
 VOCAB = 400

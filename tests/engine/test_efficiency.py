@@ -10,11 +10,11 @@ import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scripted_model import ScriptedModel
 
 from engine.decoding import StopTokens, verify_loop
 from engine.proposers import OriginalCodeProposer
 from engine.runner import ModelRunner
+from tests.helpers.scripted_model import ScriptedModel
 
 STOP, NEWLINE, VOCAB = 0, 1, 64
 PROMPT = [2, 3, 4, 5, 6]

@@ -1,9 +1,9 @@
 """Build the small random-weight model the VS Code end-to-end test rewrites with.
 
-Usage: python make_model.py OUT_DIR
+Usage: python -m tests.e2e.vscode.make_model OUT_DIR   (from the repository root)
 
 A Llama with 4 layers and hidden size 256 (about 10 MB) and the tiny trained tokenizer from
-tests/tiny_models.py. It is small enough to load in a second, yet slow enough per token on a
+tests/helpers/tiny_models.py. It is small enough to load in a second, yet slow enough per token on a
 CPU (tens of tokens per second) that a long rewrite can be cancelled while it runs. Its output
 is arbitrary text, but deterministic: the test compares the editor's result with what the
 engine's CLI produces for the same selection, instruction and settings.
@@ -14,9 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tiny_models import chat_tokenizer, tiny_model  # noqa: E402
+from tests.helpers.tiny_models import chat_tokenizer, tiny_model
 
 
 def main() -> int:
