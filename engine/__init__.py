@@ -1,19 +1,58 @@
-"""speculative-edits engine: exact greedy code rewrites, with the original code as the draft."""
+"""speculative-edits engine: exact greedy code rewrites, with the original code as the draft.
 
-from .decoding import Progress
-from .errors import (
+The names and error classes of `engine.contract` are imported eagerly (no torch); everything
+else loads on first use, so that importing `engine` for its contract stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .contract import (
+    DEVICES,
+    DTYPES,
+    METHODS,
+    CatalogError,
     InvalidRequestError,
     ModelNotFoundError,
     PromptTooLongError,
     RewriteCancelled,
     SpecEditError,
     TokenizerMismatchError,
+    default_model,
 )
-from .loading import LoadedModel, load_model
-from .rewrite import METHODS, RewriteResult, RewriteStats, rewrite
+
+if TYPE_CHECKING:
+    from .decoding import Progress
+    from .loading import LoadedModel, load_model
+    from .rewriting import RewriteResult, RewriteStats, rewrite
+
+# name -> module that defines it (imported on first access)
+_LAZY = {
+    "Progress": ".decoding",
+    "LoadedModel": ".loading",
+    "load_model": ".loading",
+    "RewriteResult": ".rewriting",
+    "RewriteStats": ".rewriting",
+    "rewrite": ".rewriting",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
+    "DEVICES",
+    "DTYPES",
     "METHODS",
+    "CatalogError",
     "InvalidRequestError",
     "LoadedModel",
     "ModelNotFoundError",
@@ -24,6 +63,7 @@ __all__ = [
     "RewriteStats",
     "SpecEditError",
     "TokenizerMismatchError",
+    "default_model",
     "load_model",
     "rewrite",
 ]

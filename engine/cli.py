@@ -6,17 +6,26 @@ import argparse
 import difflib
 import importlib
 import json
-import os
 import sys
 from pathlib import Path
 
-from .errors import InvalidRequestError, SpecEditError
+from .contract import (
+    DEFAULT_CONTEXT_LINES,
+    DEFAULT_DEVICE,
+    DEFAULT_DTYPE,
+    DEFAULT_METHOD,
+    DEVICES,
+    DTYPES,
+    METHODS,
+    MODEL_ENV,
+    InvalidRequestError,
+    SpecEditError,
+    default_model,
+)
 
-DEFAULT_MODEL = os.environ.get("SPECEDIT_MODEL", "qwen2.5-coder-0.5b-instruct")
-
-# Subcommands that live in their own modules; each module has `register(subparsers)`.
-_SUBCOMMAND_MODULES = ("engine.models_cli", "engine.ksweep", "engine.bench.cli",
-                       "lsp_server.cli")
+# Subcommands that live in their own modules; each module has `register(subparsers)` and
+# imports no torch until its command runs (`specedit serve` must answer the handshake fast).
+_SUBCOMMAND_MODULES = ("engine.catalog.cli", "engine.bench.cli", "lsp_server.cli")
 
 
 def parse_lines(spec: str | None, total: int) -> tuple[int, int]:
@@ -46,11 +55,11 @@ def read_source(path: Path) -> str:
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help="catalog name, local folder or hub id (default: %(default)s)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    parser.add_argument("--dtype", default="auto",
-                        choices=["auto", "float32", "bfloat16", "float16"])
+    parser.add_argument("--model", default=default_model(),
+                        help=f"catalog name, local folder or hub id (default: %(default)s; "
+                        f"set {MODEL_ENV} to change it)")
+    parser.add_argument("--device", default=DEFAULT_DEVICE, choices=DEVICES)
+    parser.add_argument("--dtype", default=DEFAULT_DTYPE, choices=DTYPES)
 
 
 def _register_rewrite(subparsers: argparse._SubParsersAction) -> None:
@@ -59,15 +68,15 @@ def _register_rewrite(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--instruction", required=True)
     p.add_argument("--lines", help="START-END, 1-based and inclusive (default: whole file)")
     add_model_options(p)
-    p.add_argument("--method", default="speculative",
-                   choices=["speculative", "greedy", "prompt-lookup", "ngram", "draft-model"])
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
     p.add_argument("--draft", help="draft model for --method draft-model")
     p.add_argument("--max-draft", type=int,
                    help="speculative: cap every draft at N tokens (default: the whole rest of "
                    "the original; a cap of 32-64 wastes less on CPUs where bf16 is emulated)")
     p.add_argument("--max-new-tokens", type=int)
-    p.add_argument("--context-lines", type=int, default=0,
-                   help="lines around the selection given to the model as context")
+    p.add_argument("--context-lines", type=int, default=DEFAULT_CONTEXT_LINES,
+                   help="lines on each side of the selection given to the model as context "
+                   "(default: %(default)s)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print a JSON object")
     out.add_argument("--in-place", action="store_true", help="write the file")
@@ -79,7 +88,7 @@ def _run_rewrite(args: argparse.Namespace) -> int:
     from .progress import TerminalProgress
     from .prompt import language_for_path
     from .proposers import OriginalDraftSettings
-    from .rewrite import rewrite
+    from .rewriting import rewrite
 
     source = read_source(args.file)
     lines = source.splitlines(keepends=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .errors import RewriteCancelled
+from .contract import RewriteCancelled
 from .proposers import NoProposer, Proposer
 from .runner import ModelRunner
 

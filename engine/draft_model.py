@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import TokenizerMismatchError
+from .contract import TokenizerMismatchError
 from .runner import ModelRunner
 
 

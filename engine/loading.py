@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from .errors import ModelNotFoundError, SpecEditError
+from .contract import ModelNotFoundError, SpecEditError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

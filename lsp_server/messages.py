@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from lsprotocol import types
 
+from engine.contract import ModelNotFoundError, RewriteCancelled, SpecEditError
+
 
 class Refused(Exception):
     """The server chose not to rewrite or apply (empty selection, document changed...)."""
@@ -29,7 +31,7 @@ class Failure:
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
-    torch = sys.modules.get("torch")
+    torch = sys.modules.get("torch")  # an OOM from torch means torch is loaded; never import it
     oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
     return isinstance(exc, MemoryError) or (oom is not None and isinstance(exc, oom))
 
@@ -37,16 +39,15 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 def describe(exc: BaseException, action: str = "the rewrite") -> Failure:
     """`action` names what failed, for errors that do not say it themselves."""
     detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
-    engine = sys.modules.get("engine")  # loaded by then if the engine raised it
     if isinstance(exc, Refused):
         return Failure(f"specedit: {exc}", detail, types.MessageType.Warning)
-    if engine is not None and isinstance(exc, engine.RewriteCancelled):
+    if isinstance(exc, RewriteCancelled):
         return Failure("specedit: rewrite cancelled; nothing was changed.", str(exc),
                        types.MessageType.Info, cancelled=True)
-    if engine is not None and isinstance(exc, engine.ModelNotFoundError):
+    if isinstance(exc, ModelNotFoundError):
         return Failure(f"specedit: {exc}. Set specedit.model to a model you have.", detail,
                        types.MessageType.Error)
-    if engine is not None and isinstance(exc, engine.SpecEditError):
+    if isinstance(exc, SpecEditError):
         return Failure(f"specedit: {exc}", detail, types.MessageType.Error)
     if _is_out_of_memory(exc):
         return Failure(

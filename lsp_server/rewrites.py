@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import converters, types
 from pygls.exceptions import JsonRpcContentModified, JsonRpcException, JsonRpcRequestCancelled
 
+from engine.contract import RewriteCancelled
+
 from .edits import fit_rewrite, line_edits, region_for
 from .messages import DocumentChanged, Failure, Refused, describe
 from .progress import RewriteProgress, summary
@@ -265,7 +267,7 @@ class RewriteService:
         try:
             outcome = await self.compute(RewriteRequest.from_wire(action.data))
         except asyncio.CancelledError:
-            self.report(_cancelled())
+            self.report(RewriteCancelled())
             raise
         except Exception as exc:  # shown to the user; the action stays empty
             self.report(exc)
@@ -282,7 +284,7 @@ class RewriteService:
         try:
             outcome = await self.compute(RewriteRequest.from_wire(raw), token)
         except asyncio.CancelledError:
-            self.report(_cancelled())
+            self.report(RewriteCancelled())
             raise
         except Exception as exc:  # the client gets the same line as an error
             failure = self.report(exc)
@@ -334,9 +336,3 @@ class RewriteService:
             self.ls.window_show_message(types.ShowMessageParams(
                 type=types.MessageType.Info,
                 message="specedit: the model left the selection as it was; nothing to change"))
-
-
-def _cancelled() -> Exception:
-    from engine import RewriteCancelled
-
-    return RewriteCancelled()

@@ -13,11 +13,11 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
 
 from . import __version__
 from .actions import COMMAND, KIND, code_actions
 from .edits import region_for
+from .protocol import SpecEditProtocol
 from .rewrites import RewriteService, last_rewrite
 from .settings import SECTION, Settings, parse_settings, section_of
 from .worker import EngineWorker, ModelStatus
@@ -26,14 +26,6 @@ logger = logging.getLogger(__name__)
 
 STATUS = "specedit/status"
 REWRITE_REQUEST = "specedit/rewrite"
-
-
-class SpecEditProtocol(LanguageServerProtocol):
-    def _handle_cancel_notification(self, msg_id: Any) -> None:
-        # pygls cancels the request's future, but for workspace/executeCommand that future is
-        # not the task running our command: stop the engine job ourselves.
-        super()._handle_cancel_notification(msg_id)
-        self._server.rewrites.cancel_request(msg_id)  # type: ignore[attr-defined]
 
 
 class SpecEditServer(LanguageServer):
@@ -46,6 +38,7 @@ class SpecEditServer(LanguageServer):
         self.worker = EngineWorker(on_status=self.threadsafe(self.on_model_status),
                                    log=self.threadsafe(self.log))
         self.rewrites = RewriteService(self)
+        self.protocol.on_cancel_request = self.rewrites.cancel_request
 
     def threadsafe(self, fn: Callable[..., Any]) -> Callable[..., None]:
         """`fn` wrapped to run on the event loop, for callbacks from the engine thread."""

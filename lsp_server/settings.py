@@ -8,17 +8,23 @@ value never stops the server: it is reported and the previous (or default) value
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from engine.contract import (
+    DEFAULT_CONTEXT_LINES,
+    DEFAULT_DEVICE,
+    DEFAULT_DTYPE,
+    DEFAULT_MAX_NEW_TOKENS,
+    DEFAULT_METHOD,
+    DEFAULT_PRESETS,
+    DEVICES,
+    DTYPES,
+    default_model,
+)
+from engine.contract import SERVER_METHODS as METHODS
+
 SECTION = "specedit"
-DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
-DEFAULT_PRESETS = ("Add docstrings", "Add type hints", "Add comments explaining the code")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-# engine.METHODS less "draft-model", which needs a second model the settings cannot name.
-# Spelled out here so that reading settings does not import torch (seconds) before the handshake.
-METHODS = ("speculative", "greedy", "prompt-lookup", "ngram")
 
 
 @dataclass(frozen=True)
@@ -32,14 +38,13 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class Settings:
-    model: str = DEFAULT_MODEL
-    device: str = "auto"
-    dtype: str = "auto"
-    method: str = "speculative"
-    max_new_tokens: int | None = None  # None: the engine's default, about twice the selection
-    # 20 lines each side give the model the enclosing function or class header for most
-    # selections while keeping the prompt (and so the prefill) short on a CPU.
-    context_lines: int = 20
+    # Read when settings are made, so SPECEDIT_MODEL in the server's environment counts.
+    model: str = field(default_factory=default_model)
+    device: str = DEFAULT_DEVICE
+    dtype: str = DEFAULT_DTYPE
+    method: str = DEFAULT_METHOD
+    max_new_tokens: int | None = DEFAULT_MAX_NEW_TOKENS  # None: about twice the selection
+    context_lines: int = DEFAULT_CONTEXT_LINES
     presets: tuple[str, ...] = DEFAULT_PRESETS
 
     @property

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.contract import RewriteCancelled
+
 from .settings import ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -105,12 +107,6 @@ def _default_rewrite(loaded: Any, job: RewriteJob, on_progress: Callable[[Any], 
                           on_progress=on_progress, should_stop=job.cancelled.is_set)
 
 
-def _cancelled_error() -> Exception:
-    from engine import RewriteCancelled
-
-    return RewriteCancelled()
-
-
 class EngineWorker:
     def __init__(
         self,
@@ -193,7 +189,7 @@ class EngineWorker:
                 self._running = None
         for task in pending:
             if isinstance(task, RewriteJob) and task.future.set_running_or_notify_cancel():
-                task.future.set_exception(_cancelled_error())
+                task.future.set_exception(RewriteCancelled())
 
     def _preload(self, task: _Load) -> None:
         if task.spec != self._wanted:
@@ -239,10 +235,10 @@ class EngineWorker:
         result: Any = None
         try:
             if job.cancelled.is_set():
-                raise _cancelled_error()
+                raise RewriteCancelled()
             loaded = self._model(job.spec, job)
             if job.cancelled.is_set():
-                raise _cancelled_error()
+                raise RewriteCancelled()
             self._on_status(ModelStatus("busy", job.spec.model, "rewriting"))
             job.on_event(Started(job.spec.model))
             last = 0.0

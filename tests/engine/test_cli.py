@@ -41,8 +41,10 @@ def test_json_output_has_the_documented_fields(source_file: Path,
             "accepted_tokens", "wall_seconds", "tokens_per_second"} <= data["stats"].keys()
     assert data["method"] == "speculative"
     loaded = engine.load_model(str(tiny_chat_model_dir), device="cpu", dtype="float32")
+    # The CLI gives the model the default context (20 lines each side: here, the whole file).
     direct = engine.rewrite(loaded, "def f(x):\n    return x\n", "add a docstring",
-                            language="python", max_new_tokens=40)
+                            language="python", context_before="line one\n",
+                            context_after="\nlast line\n", max_new_tokens=40)
     assert data["text"] == direct.text
     assert source_file.read_text() == SOURCE
 

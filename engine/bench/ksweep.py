@@ -19,16 +19,11 @@ from typing import Any
 
 import torch
 
-from .decoding import DecodeResult, StopTokens, greedy_reference, verify_loop
-from .draft_model import AdaptiveK, DraftModelProposer, check_same_tokenizer
-from .loading import LoadedModel, load_model
-from .prompt import stop_token_ids
-from .runner import ModelRunner, synchronize
-
-DEFAULT_TARGET = "gpt2-medium"
-DEFAULT_DRAFT = "gpt2"
-DEFAULT_PROMPT = "Artificial intelligence is rapidly transforming our world by"
-DEFAULT_KS = "1,2,3,4,5,8"
+from ..decoding import DecodeResult, StopTokens, greedy_reference, verify_loop
+from ..draft_model import AdaptiveK, DraftModelProposer, check_same_tokenizer
+from ..loading import LoadedModel, load_model
+from ..prompt import stop_token_ids
+from ..runner import ModelRunner, synchronize
 
 
 @dataclass
@@ -165,20 +160,7 @@ def plot(path: Path, base: DecodeResult, rows: list[SweepRow]) -> None:
     plt.close(fig)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("ksweep", help="draft-model speculative decoding: sweep K")
-    p.add_argument("--target", default=DEFAULT_TARGET)
-    p.add_argument("--draft", default=DEFAULT_DRAFT)
-    p.add_argument("--prompt", default=DEFAULT_PROMPT)
-    p.add_argument("--max-new-tokens", type=int, default=100)
-    p.add_argument("--k", default=DEFAULT_KS, help="comma-separated K values; 'auto' = adaptive")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    p.add_argument("--out", type=Path, default=Path("ksweep-out"))
-    p.set_defaults(func=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
+def run_cli(args: argparse.Namespace) -> int:
     target = load_model(args.target, args.device, args.dtype)
     draft = load_model(args.draft, args.device, args.dtype)
     ks = [k.strip() for k in args.k.split(",") if k.strip()]

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalog_errors import CatalogError
+from ..contract import CatalogError
 
 CHUNK = 1 << 20
 

@@ -1,4 +1,4 @@
-"""`rewrite()`: one instruction applied to one region of code, by a chosen method."""
+"""`rewrite()`, the Python API: one instruction applied to one region of code."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from .contract import InvalidRequestError, PromptTooLongError, RewriteCancelled
 from .decoding import (
     DecodeResult,
     DecodeStats,
@@ -17,7 +18,6 @@ from .decoding import (
     greedy_reference,
     verify_loop,
 )
-from .errors import InvalidRequestError, PromptTooLongError, RewriteCancelled
 from .loading import LoadedModel
 from .prompt import RewritePrompt, answer_text, build_prompt
 from .proposers import OriginalCodeProposer, OriginalDraftSettings, PromptLookupProposer

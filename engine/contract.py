@@ -1,0 +1,85 @@
+"""The contract every front end shares: names, defaults and error classes.
+
+The CLI, the Python API, the language server and the VS Code extension all read their method,
+device and dtype names and their defaults from here (the extension's package.json is tested
+against this module). It imports nothing heavy, so that the language server can answer the
+handshake and parse settings before torch (seconds to import) is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+
+# -- names ----------------------------------------------------------------------------------
+
+# How a rewrite is decoded. Every method gives greedy decoding's output, token for token.
+#   speculative:   the original code is the draft (speculative edits)
+#   greedy:        one token per forward pass, the reference
+#   prompt-lookup: n-gram lookup in the prompt and the output so far as the draft
+#   draft-model:   a smaller model of the same family drafts (needs a second model)
+METHODS = ("speculative", "greedy", "prompt-lookup", "draft-model")
+# What an editor's settings may choose: draft-model needs a second model they cannot name.
+SERVER_METHODS = ("speculative", "greedy", "prompt-lookup")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+# -- defaults -------------------------------------------------------------------------------
+
+# The model when none is named; SPECEDIT_MODEL overrides it for the CLI and the server alike.
+MODEL_ENV = "SPECEDIT_MODEL"
+BUILTIN_DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
+DEFAULT_DEVICE = "auto"
+DEFAULT_DTYPE = "auto"
+DEFAULT_METHOD = "speculative"
+# Lines on each side of the selection given to the model as context (not rewritten). One
+# default for the CLI and the server: 20 lines usually reach the enclosing function or class
+# header while keeping the prompt, and so the prefill, short on a CPU.
+DEFAULT_CONTEXT_LINES = 20
+# None (0 on the wire): room for a rewrite about twice the selection's size.
+DEFAULT_MAX_NEW_TOKENS: int | None = None
+DEFAULT_PRESETS = ("Add docstrings", "Add type hints", "Add comments explaining the code")
+
+
+def default_model() -> str:
+    """SPECEDIT_MODEL when set (and not blank), else the built-in default."""
+    return os.environ.get(MODEL_ENV, "").strip() or BUILTIN_DEFAULT_MODEL
+
+
+def default_max_new_tokens(draft_len: int) -> int:
+    """Room for a rewrite that grows the region (docstrings, comments) to about twice its size."""
+    return max(256, 2 * draft_len + 128)
+
+
+# -- errors ---------------------------------------------------------------------------------
+# Each message is one line that says what to do.
+
+
+class SpecEditError(Exception):
+    """Base class: a request failed in a way the user can act on."""
+
+
+class InvalidRequestError(SpecEditError):
+    """The request itself is unusable (empty selection, empty instruction, bad range)."""
+
+
+class ModelNotFoundError(SpecEditError):
+    """A model spec resolved to nothing: no catalog entry, no folder, no hub model."""
+
+
+class PromptTooLongError(SpecEditError):
+    """Prompt plus the room the rewrite needs exceeds the model's context window."""
+
+
+class RewriteCancelled(SpecEditError):
+    """The caller asked to stop; no text is returned."""
+
+    def __init__(self, message: str = "rewrite cancelled; nothing was changed") -> None:
+        super().__init__(message)
+
+
+class TokenizerMismatchError(SpecEditError):
+    """A draft model and its target do not share a tokenizer."""
+
+
+class CatalogError(SpecEditError):
+    """A catalog pull failed (download, verification, conversion); the message is one line."""
