@@ -59,7 +59,14 @@ class SpecEditError(Exception):
 
 
 class InvalidRequestError(SpecEditError):
-    """The request itself is unusable (empty selection, empty instruction, bad range)."""
+    """The request itself is unusable (empty selection, empty instruction, bad range).
+
+    `field` names the part at fault when one does ("selection", "instruction", ...).
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ModelNotFoundError(SpecEditError):
