@@ -26,6 +26,7 @@ from .contract import (
 if TYPE_CHECKING:
     from .decoding import Progress
     from .loading import LoadedModel, load_model
+    from .methods import MethodConfig, parse_method
     from .rewriting import RewriteResult, RewriteStats, rewrite
 
 # name -> module that defines it (imported on first access)
@@ -33,6 +34,8 @@ _LAZY = {
     "Progress": ".decoding",
     "LoadedModel": ".loading",
     "load_model": ".loading",
+    "MethodConfig": ".methods",
+    "parse_method": ".methods",
     "RewriteResult": ".rewriting",
     "RewriteStats": ".rewriting",
     "rewrite": ".rewriting",
@@ -55,6 +58,7 @@ __all__ = [
     "CatalogError",
     "InvalidRequestError",
     "LoadedModel",
+    "MethodConfig",
     "ModelNotFoundError",
     "Progress",
     "PromptTooLongError",
@@ -65,5 +69,6 @@ __all__ = [
     "TokenizerMismatchError",
     "default_model",
     "load_model",
+    "parse_method",
     "rewrite",
 ]

@@ -68,11 +68,11 @@ def _register_rewrite(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--instruction", required=True)
     p.add_argument("--lines", help="START-END, 1-based and inclusive (default: whole file)")
     add_model_options(p)
-    p.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
+    p.add_argument("--method", default=DEFAULT_METHOD, metavar="METHOD",
+                   help=f"one of {', '.join(METHODS)} (default: %(default)s); speculative:N caps "
+                   "every draft at N tokens (a cap of 32-64 wastes less on CPUs where bf16 is "
+                   "emulated); draft-model:K drafts K tokens per pass instead of an adaptive K")
     p.add_argument("--draft", help="draft model for --method draft-model")
-    p.add_argument("--max-draft", type=int,
-                   help="speculative: cap every draft at N tokens (default: the whole rest of "
-                   "the original; a cap of 32-64 wastes less on CPUs where bf16 is emulated)")
     p.add_argument("--max-new-tokens", type=int)
     p.add_argument("--context-lines", type=int, default=DEFAULT_CONTEXT_LINES,
                    help="lines on each side of the selection given to the model as context "
@@ -83,34 +83,39 @@ def _register_rewrite(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_rewrite)
 
 
-def _run_rewrite(args: argparse.Namespace) -> int:
-    from .loading import load_model
-    from .progress import TerminalProgress
-    from .prompt import language_for_path
-    from .proposers import OriginalDraftSettings
-    from .rewriting import rewrite
+# What the request check calls each part of a request, in this command's terms.
+_REQUEST_NAMES = {"selection": "the selection (--lines)", "instruction": "--instruction",
+                  "max_new_tokens": "--max-new-tokens"}
 
+
+def _run_rewrite(args: argparse.Namespace) -> int:
+    from .methods import check_draft_model, parse_method
+    from .request import check_rewrite_request, region_of_lines
+
+    # Everything that can be refused is refused before a model loads (seconds to minutes).
+    method = parse_method(args.method)
+    check_draft_model(method, args.draft is not None, "--draft")
     source = read_source(args.file)
     lines = source.splitlines(keepends=True)
     start, end = parse_lines(args.lines, len(lines))
-    region = "".join(lines[start:end])
-    if not region.strip():
-        raise InvalidRequestError("the selected lines are empty: select code to rewrite")
-    if not args.instruction.strip():
-        raise InvalidRequestError("--instruction is empty: say how to rewrite the code")
-    if args.max_draft is not None and args.max_draft < 1:
-        raise InvalidRequestError("--max-draft must be at least 1")
-    settings = OriginalDraftSettings.capped(args.max_draft) if args.max_draft else None
-    ctx = max(args.context_lines, 0)
+    region = region_of_lines(lines, start, end, args.context_lines)
+    check_rewrite_request(region.text, args.instruction, max_new_tokens=args.max_new_tokens,
+                          names=_REQUEST_NAMES)
+
+    from .loading import load_model
+    from .progress import TerminalProgress
+    from .prompt import language_for_path
+    from .rewriting import rewrite
+
     loaded = load_model(args.model, args.device, args.dtype)
     draft = load_model(args.draft, args.device, args.dtype) if args.draft else None
     with TerminalProgress(total=None) as progress:
-        result = rewrite(loaded, region, args.instruction,
+        result = rewrite(loaded, region.text, args.instruction,
                          language=language_for_path(args.file.name),
-                         context_before="".join(lines[max(0, start - ctx):start]),
-                         context_after="".join(lines[end:end + ctx]),
-                         method=args.method, max_new_tokens=args.max_new_tokens,
-                         on_progress=progress.update, draft=draft, draft_settings=settings)
+                         context_before=region.context_before,
+                         context_after=region.context_after,
+                         method=method, max_new_tokens=args.max_new_tokens,
+                         on_progress=progress.update, draft=draft)
     new_source = "".join(lines[:start]) + result.text + "".join(lines[end:])
     if args.json:
         print(json.dumps(result.to_json(), indent=2))

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import torch
-
-from .contract import InvalidRequestError, PromptTooLongError, RewriteCancelled
+from .contract import DEFAULT_METHOD, PromptTooLongError, default_max_new_tokens
 from .decoding import (
     DecodeResult,
     DecodeStats,
@@ -19,11 +16,10 @@ from .decoding import (
     verify_loop,
 )
 from .loading import LoadedModel
+from .methods import MethodConfig, as_method, build_proposer, check_draft_model
 from .prompt import RewritePrompt, answer_text, build_prompt
-from .proposers import OriginalCodeProposer, OriginalDraftSettings, PromptLookupProposer
+from .request import check_fits_roughly, check_rewrite_request
 from .runner import ModelRunner, synchronize
-
-METHODS = ("speculative", "greedy", "prompt-lookup", "ngram", "draft-model")
 
 
 @dataclass
@@ -56,16 +52,34 @@ class RewriteResult:
         return data
 
 
-def default_max_new_tokens(draft_len: int) -> int:
-    """Room for a rewrite that grows the region (docstrings, comments) to about twice its size."""
-    return max(256, 2 * draft_len + 128)
+@dataclass
+class PreparedRewrite:
+    """A checked request, its prompt, and the room the rewrite has."""
+
+    code: str
+    prompt: RewritePrompt
+    max_new_tokens: int
 
 
-def _check_request(code: str, instruction: str) -> None:
-    if not code.strip():
-        raise InvalidRequestError("the selection is empty: select the code to rewrite first")
-    if not instruction.strip():
-        raise InvalidRequestError("the instruction is empty: say how to rewrite the code")
+def prepare_rewrite(loaded: LoadedModel, code: str, instruction: str, *,
+                    language: str | None = None, context_before: str = "",
+                    context_after: str = "", max_new_tokens: int | None = None
+                    ) -> PreparedRewrite:
+    """Check the request, build its prompt and check that prompt and rewrite fit the context.
+
+    Shared by `rewrite` and the benchmark's transformers baseline, so both refuse alike.
+    """
+    instruction = check_rewrite_request(code, instruction, max_new_tokens=max_new_tokens)
+    # Before tokenising: megabytes of text take seconds and hundreds of MB to tokenise.
+    check_fits_roughly(len(code) + len(context_before) + len(context_after) + len(instruction),
+                       loaded.context_length)
+    prompt = build_prompt(loaded.tokenizer, code, instruction, language=language,
+                          context_before=context_before, context_after=context_after,
+                          model=loaded.model)
+    if max_new_tokens is None:
+        max_new_tokens = default_max_new_tokens(len(prompt.draft_ids))
+    _check_fits(loaded, prompt, max_new_tokens)
+    return PreparedRewrite(code, prompt, max_new_tokens)
 
 
 def _check_fits(loaded: LoadedModel, prompt: RewritePrompt, max_new_tokens: int) -> None:
@@ -79,140 +93,26 @@ def _check_fits(loaded: LoadedModel, prompt: RewritePrompt, max_new_tokens: int)
         )
 
 
-def _estimate_greedy(loaded: LoadedModel, runner: ModelRunner, stats: DecodeStats,
-                     prompt_len: int) -> float | None:
-    """Greedy's time: the prefill plus one measured one-token step per output token."""
+def estimate_greedy_seconds(stats: DecodeStats) -> float | None:
+    """Greedy's time: the prefill plus one one-token step per output token.
+
+    Only from the one-token passes this run timed anyway (None when there were none, as for
+    an unchanged region confirmed in one pass): the estimate never costs a pass of its own.
+    """
     steps = sorted(stats.single_pass_seconds)
-    if not steps and runner.cache is not None and runner.cached:
-        # No one-token pass happened (an unchanged region): time one now, outside the stats.
-        started = time.perf_counter()
-        runner.predict(runner.cached + runner.cached[-1:])
-        synchronize(loaded.device)
-        steps = [time.perf_counter() - started]
     if not steps:
         return None
     step = steps[len(steps) // 2]
-    return step * max(stats.output_tokens, 1) + step * max(1, prompt_len // 64)
+    return step * max(stats.output_tokens, 1) + step * max(1, stats.prompt_tokens // 64)
 
 
-def _prompt_lookup_transformers(loaded: LoadedModel, prompt: RewritePrompt, max_new_tokens: int,
-                                should_stop: StopPredicate | None) -> DecodeResult:
-    """transformers' own prompt lookup decoding: what a user would otherwise pick."""
-    from transformers import StoppingCriteria, StoppingCriteriaList
-
-    calls = {"n": 0}
-    prompt_len = len(prompt.prompt_ids)
-
-    class _Stop(StoppingCriteria):
-        def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
-            calls["n"] += 1
-            if should_stop is not None and should_stop():
-                raise RewriteCancelled()
-            generated = input_ids[0, prompt_len:].tolist()
-            done = prompt.stop.first_stop(generated, 0) is not None
-            return torch.full((input_ids.shape[0],), done, dtype=torch.bool,
-                              device=input_ids.device)
-
-    model = loaded.model
-    counter = _PassCounter(model)
-    started = time.perf_counter()
-    with counter:
-        out = model.generate(
-            torch.tensor([prompt.prompt_ids], device=loaded.device),
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            prompt_lookup_num_tokens=10,
-            stopping_criteria=StoppingCriteriaList([_Stop()]),
-            eos_token_id=sorted(prompt.stop.stop_tokens.ids) or None,
-            pad_token_id=loaded.tokenizer.pad_token_id or loaded.tokenizer.eos_token_id,
-        )
-    synchronize(loaded.device)
-    generated = out[0, prompt_len:].tolist()
-    end = prompt.stop.first_stop(generated, 0)
-    finish = "stop" if end is not None else "length"
-    tokens = generated[:end] if end is not None else generated[:max_new_tokens]
-    stats = DecodeStats(prompt_tokens=prompt_len, output_tokens=len(tokens),
-                        forward_passes=counter.count,
-                        wall_seconds=time.perf_counter() - started)
-    return DecodeResult(tokens, stats, finish)
-
-
-class _PassCounter:
-    """Counts a model's forward passes inside a `with` block (for transformers' generate)."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self.count = 0
-        self._handle: Any = None
-
-    def __enter__(self) -> _PassCounter:
-        def hook(*_: Any) -> None:
-            self.count += 1
-
-        self._handle = self.model.register_forward_pre_hook(hook)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._handle.remove()
-
-
-def rewrite(
-    loaded: LoadedModel,
-    code: str,
-    instruction: str,
-    *,
-    language: str | None = None,
-    context_before: str = "",
-    context_after: str = "",
-    method: str = "speculative",
-    max_new_tokens: int | None = None,
-    on_progress: ProgressCallback | None = None,
-    should_stop: StopPredicate | None = None,
-    draft: LoadedModel | None = None,
-    draft_settings: OriginalDraftSettings | None = None,
-    log: Callable[[str], None] | None = None,
-) -> RewriteResult:
-    """Rewrite `code` following `instruction`. Output equals greedy decoding's, token for token."""
-    if method not in METHODS:
-        raise InvalidRequestError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-    _check_request(code, instruction)
-    prompt = build_prompt(loaded.tokenizer, code, instruction, language=language,
-                          context_before=context_before, context_after=context_after,
-                          model=loaded.model)
-    if max_new_tokens is None:
-        max_new_tokens = default_max_new_tokens(len(prompt.draft_ids))
-    if max_new_tokens < 1:
-        raise InvalidRequestError("max_new_tokens must be at least 1")
-    _check_fits(loaded, prompt, max_new_tokens)
-
-    runner = ModelRunner(loaded.model)
-    if method == "prompt-lookup":
-        result = _prompt_lookup_transformers(loaded, prompt, max_new_tokens, should_stop)
-    elif method == "greedy":
-        result = greedy_reference(runner, prompt.prompt_ids, prompt.stop, max_new_tokens,
-                                  on_progress=on_progress, should_stop=should_stop)
-    else:
-        if method == "speculative":
-            proposer: Any = OriginalCodeProposer(prompt.draft_ids, draft_settings)
-        elif method == "ngram":
-            proposer = PromptLookupProposer(prompt.prompt_ids)
-        else:
-            if draft is None:
-                raise InvalidRequestError("method draft-model needs a draft model (--draft)")
-            from .draft_model import DraftModelProposer
-
-            proposer = DraftModelProposer.for_models(draft, loaded, prompt.prompt_ids,
-                                                     stop_ids=prompt.stop.stop_tokens.ids)
-        result = verify_loop(runner, prompt.prompt_ids, proposer, prompt.stop, max_new_tokens,
-                             on_progress=on_progress, should_stop=should_stop)
-    synchronize(loaded.device)
+def finish_rewrite(loaded: LoadedModel, prepared: PreparedRewrite, method: str,
+                   result: DecodeResult, estimate: float | None) -> RewriteResult:
+    """The decoded tokens as the rewritten region, with the run's statistics."""
     stats = result.stats
-    estimate = None
-    if method != "prompt-lookup":
-        estimate = _estimate_greedy(loaded, runner, stats, len(prompt.prompt_ids))
     decoded = loaded.tokenizer.decode(result.tokens, skip_special_tokens=False)
     return RewriteResult(
-        text=answer_text(decoded, code),
+        text=answer_text(decoded, prepared.code),
         method=method,
         model=loaded.name,
         stats=RewriteStats(
@@ -231,3 +131,45 @@ def rewrite(
         finish_reason=result.finish_reason,
         output_ids=result.tokens,
     )
+
+
+def rewrite(
+    loaded: LoadedModel,
+    code: str,
+    instruction: str,
+    *,
+    language: str | None = None,
+    context_before: str = "",
+    context_after: str = "",
+    method: str | MethodConfig = DEFAULT_METHOD,
+    max_new_tokens: int | None = None,
+    on_progress: ProgressCallback | None = None,
+    should_stop: StopPredicate | None = None,
+    draft: LoadedModel | None = None,
+    log: Callable[[str], None] | None = None,
+) -> RewriteResult:
+    """Rewrite `code` following `instruction`. Output equals greedy decoding's, token for token.
+
+    `method` is a name from `engine.METHODS` or its capped spelling (`speculative:N`), or a
+    parsed `MethodConfig`; draft-model needs `draft`, a smaller model of the same family.
+    """
+    config = as_method(method)
+    check_draft_model(config, draft is not None)
+    prepared = prepare_rewrite(loaded, code, instruction, language=language,
+                               context_before=context_before, context_after=context_after,
+                               max_new_tokens=max_new_tokens)
+    prompt = prepared.prompt
+    runner = ModelRunner(loaded.model)
+    proposer = build_proposer(config, prompt=prompt.prompt_ids, original=prompt.draft_ids,
+                              stop_ids=prompt.stop.stop_tokens.ids, target=loaded, draft=draft)
+    if proposer is None:
+        result = greedy_reference(runner, prompt.prompt_ids, prompt.stop,
+                                  prepared.max_new_tokens, on_progress=on_progress,
+                                  should_stop=should_stop)
+    else:
+        result = verify_loop(runner, prompt.prompt_ids, proposer, prompt.stop,
+                             prepared.max_new_tokens, on_progress=on_progress,
+                             should_stop=should_stop)
+    synchronize(loaded.device)
+    return finish_rewrite(loaded, prepared, config.label, result,
+                          estimate_greedy_seconds(result.stats))

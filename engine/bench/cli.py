@@ -12,16 +12,22 @@ from ..contract import DEVICES, DTYPES, default_model
 if TYPE_CHECKING:  # torch loads only when a command runs, not when the CLI is built
     import torch
 
-BENCH_METHODS = "greedy,prompt-lookup,speculative"
+# What --methods runs by default: greedy (the reference), the baseline a user would otherwise
+# pick (transformers' prompt lookup) and ours. Synthetic mode cannot run the baseline (no
+# tokenizer): it compares with our n-gram proposer instead.
+DEFAULT_METHODS = "greedy,hf-prompt-lookup,speculative"
+DEFAULT_SYNTHETIC_METHODS = "greedy,prompt-lookup,speculative"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("bench", help="benchmark methods on CanItEdit and the worked example")
     p.add_argument("--model", default=None, help="catalog name, folder or hub id "
                    "(default: the CLI's default model)")
-    p.add_argument("--methods", default=BENCH_METHODS,
-                   help="comma-separated: greedy, prompt-lookup, speculative, ngram, draft-model; "
-                   "speculative:N caps every draft at N tokens")
+    p.add_argument("--methods",
+                   help="comma-separated: greedy, speculative, speculative:N (every draft at "
+                   "most N tokens), prompt-lookup (our n-gram proposer), draft-model, "
+                   "draft-model:K, hf-prompt-lookup (transformers' generate) "
+                   f"(default: {DEFAULT_METHODS}; --synthetic: {DEFAULT_SYNTHETIC_METHODS})")
     p.add_argument("--draft", help="draft model for the draft-model method")
     p.add_argument("--instruction", choices=["descriptive", "lazy"], default="descriptive")
     p.add_argument("--limit", type=int, help="first N CanItEdit tasks")
@@ -78,11 +84,14 @@ def _progress(total: int):  # noqa: ANN202 - a tqdm bar or a no-op stand-in
 
 def _run(args: argparse.Namespace) -> int:
     from .report import write_report
-    from .run import CsvLog, parse_method
+    from .run import CsvLog, parse_bench_method
+    from .synthetic import parse_synthetic_method
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    spec = args.methods or (DEFAULT_SYNTHETIC_METHODS if args.synthetic else DEFAULT_METHODS)
+    methods = [m.strip() for m in spec.split(",") if m.strip()]
+    parse = parse_synthetic_method if args.synthetic else parse_bench_method
     for method in methods:  # fail before the model loads, not an hour into the run
-        parse_method(method)
+        parse(method)
     args.out.mkdir(parents=True, exist_ok=True)
     log = CsvLog(args.out / "rows.csv", args.resume)
     run = _run_synthetic if args.synthetic else _run_real

@@ -20,8 +20,9 @@ from typing import Any
 import torch
 
 from ..decoding import DecodeResult, StopTokens, greedy_reference, verify_loop
-from ..draft_model import AdaptiveK, DraftModelProposer, check_same_tokenizer
+from ..draft_model import check_same_tokenizer
 from ..loading import LoadedModel, load_model
+from ..methods import MethodConfig, build_proposer, parse_method
 from ..prompt import stop_token_ids
 from ..runner import ModelRunner, synchronize
 
@@ -56,9 +57,15 @@ def run_baseline(target: LoadedModel, prompt: list[int], stop: StopTokens,
                                                           stop, max_new))
 
 
+def method_for_k(k: str) -> MethodConfig:
+    """`--k` values: a number is a fixed K, `auto` the adaptive schedule."""
+    return parse_method("draft-model" if k == "auto" else f"draft-model:{k}")
+
+
 def run_k(target: LoadedModel, draft: LoadedModel, prompt: list[int], stop: StopTokens,
-          max_new: int, k: int | AdaptiveK) -> DecodeResult:
-    proposer = DraftModelProposer(draft.model, prompt, k, stop.ids)
+          max_new: int, method: MethodConfig) -> DecodeResult:
+    proposer = build_proposer(method, prompt=prompt, stop_ids=stop.ids, target=target,
+                              draft=draft)
     return _timed(target.device, lambda: verify_loop(ModelRunner(target.model), prompt,
                                                      proposer, stop, max_new))
 
@@ -68,16 +75,16 @@ def sweep(target: LoadedModel, draft: LoadedModel, prompt_text: str, max_new: in
     check_same_tokenizer(draft.tokenizer, target.tokenizer)
     prompt = target.tokenizer(prompt_text)["input_ids"]
     stop = StopTokens(stop_token_ids(target.tokenizer, target.model))
+    methods = [method_for_k(k) for k in ks]
     # Warm-up: first calls pay for allocations and kernel selection; keep them out of timings.
-    run_k(target, draft, prompt, stop, 8, 2)
+    run_k(target, draft, prompt, stop, 8, method_for_k("2"))
     run_baseline(target, prompt, stop, 8)
     base = run_baseline(target, prompt, stop, max_new)
     log(f"baseline: {base.stats.output_tokens} tokens, {base.stats.forward_passes} passes, "
         f"{base.stats.wall_seconds:.2f} s")
     rows = []
-    for k in ks:
-        schedule: int | AdaptiveK = AdaptiveK() if k == "auto" else int(k)
-        result = run_k(target, draft, prompt, stop, max_new, schedule)
+    for k, method in zip(ks, methods, strict=True):
+        result = run_k(target, draft, prompt, stop, max_new, method)
         s = result.stats
         steps = max(s.verification_steps, 1)
         rows.append(SweepRow(
@@ -161,9 +168,11 @@ def plot(path: Path, base: DecodeResult, rows: list[SweepRow]) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    ks = [k.strip() for k in args.k.split(",") if k.strip()]
+    for k in ks:  # a bad K fails before the models load
+        method_for_k(k)
     target = load_model(args.target, args.device, args.dtype)
     draft = load_model(args.draft, args.device, args.dtype)
-    ks = [k.strip() for k in args.k.split(",") if k.strip()]
     base, rows = sweep(target, draft, args.prompt, args.max_new_tokens, ks)
     write_outputs(args.out, base, rows)
     print(markdown_table(base, rows))

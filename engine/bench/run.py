@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ..contract import InvalidRequestError
 from ..loading import LoadedModel
+from ..methods import BENCH_METHODS, HF_PROMPT_LOOKUP, MethodConfig, parse_method
 from ..prompt import build_prompt
-from ..proposers import OriginalDraftSettings
-from ..rewriting import METHODS, RewriteResult, rewrite
+from ..rewriting import RewriteResult, rewrite
+from .hf_prompt_lookup import rewrite_with_hf_prompt_lookup
 from .lower_bound import lower_bound_passes
 from .tasks import Task
 
@@ -69,28 +69,33 @@ class CsvLog:
             csv.writer(f).writerow(list(asdict(row).values()))
 
 
-def parse_method(name: str) -> tuple[str, OriginalDraftSettings | None]:
-    """`speculative:N` is speculative edits with every draft capped at N tokens.
+def parse_bench_method(name: str) -> MethodConfig:
+    """A method as `--methods` spells it: any rewrite method, or the hf-prompt-lookup baseline.
 
-    Capping trades a few more passes over unchanged code for less work thrown away when the
-    model leaves the original early in a long draft, which matters where a batched pass costs
-    nearly as much per token as a one-token pass (bf16 on CPUs without native bf16).
+    `speculative:N` caps every draft at N tokens. Capping trades a few more passes over
+    unchanged code for less work thrown away when the model leaves the original early in a
+    long draft, which matters where a batched pass costs nearly as much per token as a
+    one-token pass (bf16 on CPUs without native bf16).
     """
-    base, _, cap = name.partition(":")
-    if base not in METHODS:
-        raise InvalidRequestError(f"unknown method {name!r}; use {', '.join(METHODS)}")
-    if not cap:
-        return name, None
-    if base != "speculative" or not cap.isdigit() or int(cap) < 1:
-        raise InvalidRequestError(f"bad method {name!r}: only speculative:N (N >= 1) takes a cap")
-    return base, OriginalDraftSettings.capped(int(cap))
+    return parse_method(name, BENCH_METHODS)
+
+
+def run_method(loaded: LoadedModel, code: str, instruction: str, method: MethodConfig, *,
+               language: str | None = None, draft: LoadedModel | None = None,
+               max_new_tokens: int | None = None) -> RewriteResult:
+    """One rewrite by `method`: transformers' generate for the baseline, else engine.rewrite."""
+    if method.name == HF_PROMPT_LOOKUP:
+        return rewrite_with_hf_prompt_lookup(loaded, code, instruction, language=language,
+                                             max_new_tokens=max_new_tokens)
+    return rewrite(loaded, code, instruction, language=language, method=method,
+                   max_new_tokens=max_new_tokens, draft=draft)
 
 
 def warm_up(loaded: LoadedModel, methods: Iterable[str], draft: LoadedModel | None) -> None:
     for method in methods:
-        base, settings = parse_method(method)
-        rewrite(loaded, "def f(x):\n    return x\n", "rename x to y", language="python",
-                method=base, max_new_tokens=8, draft=draft, draft_settings=settings)
+        run_method(loaded, "def f(x):\n    return x\n", "rename x to y",
+                   parse_bench_method(method), language="python", draft=draft,
+                   max_new_tokens=8)
 
 
 def run_task(loaded: LoadedModel, task: Task, methods: list[str], log: CsvLog, *,
@@ -107,10 +112,8 @@ def run_task(loaded: LoadedModel, task: Task, methods: list[str], log: CsvLog, *
     prompt = build_prompt(loaded.tokenizer, task.code, task.instruction, language=task.language,
                           model=loaded.model)
     for method in ordered:
-        base, settings = parse_method(method)
-        result = rewrite(loaded, task.code, task.instruction, language=task.language,
-                         method=base, max_new_tokens=max_new_tokens, draft=draft,
-                         draft_settings=settings)
+        result = run_method(loaded, task.code, task.instruction, parse_bench_method(method),
+                            language=task.language, draft=draft, max_new_tokens=max_new_tokens)
         if method == "greedy":
             greedy = result
         reference = greedy.output_ids if greedy is not None else None

@@ -16,10 +16,14 @@ from dataclasses import dataclass
 import torch
 
 from ..decoding import DecodeResult, StopTokens, greedy_reference, verify_loop
-from ..proposers import OriginalCodeProposer, PromptLookupProposer
+from ..methods import MethodConfig, build_proposer, parse_method
 from ..runner import ModelRunner, synchronize
 from .lower_bound import lower_bound_passes
-from .run import Row, first_difference, parse_method
+from .run import Row, first_difference
+
+# A random-weight model has no tokenizer and no second model: no transformers baseline on a
+# text prompt, no draft model. Its default is what it can run.
+SYNTHETIC_METHODS = ("greedy", "prompt-lookup", "speculative")
 
 # Shapes of the Qwen2.5(-Coder) family; vocab as in the released checkpoints.
 QWEN2_SHAPES = {
@@ -91,6 +95,11 @@ def make_tasks(model: torch.nn.Module, count: int, prompt_len: int, new_tokens: 
     return tasks, references
 
 
+def parse_synthetic_method(name: str) -> MethodConfig:
+    return parse_method(name, SYNTHETIC_METHODS,
+                        not_here="in synthetic mode (random weights, no tokenizer, no draft)")
+
+
 def run_synthetic(model: torch.nn.Module, task: SyntheticTask, reference: list[int],
                   methods: list[str], new_tokens: int, name: str, dtype: str,
                   device: torch.device) -> list[Row]:
@@ -100,16 +109,12 @@ def run_synthetic(model: torch.nn.Module, task: SyntheticTask, reference: list[i
         runner = ModelRunner(model)
         synchronize(device)
         started = time.perf_counter()
-        base, settings = parse_method(method)
-        if base == "greedy":
+        # Prompt lookup searches the original as it would find it in a real prompt.
+        proposer = build_proposer(parse_synthetic_method(method), prompt=task.prompt,
+                                  original=task.original, lookup=task.prompt + task.original)
+        if proposer is None:
             result = greedy_reference(runner, task.prompt, StopTokens(), new_tokens)
         else:
-            if base == "speculative":
-                proposer = OriginalCodeProposer(task.original, settings)
-            elif base == "prompt-lookup":
-                proposer = PromptLookupProposer(task.prompt + task.original)
-            else:
-                raise ValueError(f"synthetic mode has no method {method!r}")
             result = verify_loop(runner, task.prompt, proposer, StopTokens(), new_tokens)
         synchronize(device)
         wall = time.perf_counter() - started

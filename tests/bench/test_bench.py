@@ -65,7 +65,7 @@ def test_bench_writes_rows_summary_and_plots(data_dir: Path, tmp_path: Path,
     assert list(rows[0].keys()) == COLUMNS
     assert {(r["task"], r["method"]) for r in rows} == {
         (t, m) for t in ("1_adder", "2_greet", "worked_example")
-        for m in ("greedy", "prompt-lookup", "speculative")}
+        for m in ("greedy", "hf-prompt-lookup", "speculative")}
     for r in rows:
         assert r["identical_to_greedy"] == "True"  # float32: exact
         assert int(r["forward_passes"]) >= 1
@@ -78,6 +78,7 @@ def test_bench_writes_rows_summary_and_plots(data_dir: Path, tmp_path: Path,
                 r["finish_reason"] == "stop")
     summary = (out / "summary.md").read_text()
     assert "| speculative | 3 |" in summary and "median speed-up vs greedy" in summary
+    assert "median vs hf-prompt-lookup" in summary
     for png in ("speedup_per_task.png", "passes_vs_lower_bound.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
 
@@ -87,7 +88,7 @@ def test_bench_writes_rows_summary_and_plots(data_dir: Path, tmp_path: Path,
         assert len(list(csv.DictReader(f))) == len(rows)
 
     # A method added on a resume gets its rows, compared with greedy run again as reference.
-    assert main([*argv, "--resume", "--methods", "greedy,prompt-lookup,speculative,"
+    assert main([*argv, "--resume", "--methods", "greedy,hf-prompt-lookup,speculative,"
                  "speculative:2"]) == 0
     with (out / "rows.csv").open() as f:
         again = list(csv.DictReader(f))
@@ -107,6 +108,7 @@ def test_synthetic_mode_runs_on_a_tiny_shape(tmp_path: Path) -> None:
     with (out / "rows.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 6
+    assert {r["method"] for r in rows} == {"greedy", "prompt-lookup", "speculative"}
     assert all(r["identical_to_greedy"] == "True" for r in rows)
     spec = [r for r in rows if r["method"] == "speculative"]
     greedy = [r for r in rows if r["method"] == "greedy"]
@@ -137,6 +139,10 @@ def test_bad_method_fails_before_loading_a_model(tmp_path: Path,
     assert main([*argv, "--methods", "greedy,prompt-lookup:5"]) == 2
     assert main([*argv, "--methods", "beam"]) == 2
     assert "unknown method 'beam'" in capsys.readouterr().err
+    # Synthetic mode has no tokenizer for transformers' baseline and no draft model.
+    for method in ("hf-prompt-lookup", "draft-model"):
+        assert main([*argv, "--synthetic", "--methods", f"greedy,{method}"]) == 2
+        assert "cannot be used in synthetic mode" in capsys.readouterr().err
 
 
 def test_lower_bound_counts_unaligned_tokens_and_hunks() -> None:

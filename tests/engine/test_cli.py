@@ -70,39 +70,54 @@ def test_diff_output_then_stats_line(source_file: Path, tiny_chat_model_dir: Pat
     assert source_file.read_text() == SOURCE
 
 
-def test_max_draft_caps_drafts_and_keeps_the_output(source_file: Path,
-                                                    tiny_chat_model_dir: Path) -> None:
+def test_capped_method_caps_drafts_and_keeps_the_output(source_file: Path,
+                                                        tiny_chat_model_dir: Path) -> None:
     args = ["--lines", "2-3", "--instruction", "x", "--model", str(tiny_chat_model_dir),
             "--dtype", "float32", "--max-new-tokens", "30", "--json"]
     results = {}
-    for method, extra in [("greedy", []), ("capped", ["--max-draft", "1"])]:
-        code, out, _ = run("rewrite", str(source_file), *args, *extra,
-                           *(["--method", "greedy"] if method == "greedy" else []))
+    for method in ("greedy", "speculative:1"):
+        code, out, _ = run("rewrite", str(source_file), *args, "--method", method)
         assert code == 0
         results[method] = json.loads(out)
-    capped = results["capped"]["stats"]
-    assert results["capped"]["text"] == results["greedy"]["text"]
+    assert results["speculative:1"]["method"] == "speculative:1"
+    capped = results["speculative:1"]["stats"]
+    assert results["speculative:1"]["text"] == results["greedy"]["text"]
     # One drafted token per pass: at most two output tokens per pass.
     assert capped["drafted_tokens"] <= capped["forward_passes"]
     assert capped["forward_passes"] * 2 >= capped["output_tokens"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--lines", "2-3", "--instruction", "x", "--max-draft", "0"], "--max-draft must be"),
-    (["--lines", "4-4", "--instruction", "x"], "selected lines are empty"),
+    (["--lines", "2-3", "--instruction", "x", "--method", "speculative:0"],
+     "bad method 'speculative:0'"),
+    (["--lines", "2-3", "--instruction", "x", "--method", "beam"], "unknown method 'beam'"),
+    (["--lines", "2-3", "--instruction", "x", "--method", "draft-model"],
+     "needs a draft model (--draft)"),
+    (["--lines", "2-3", "--instruction", "x", "--max-new-tokens", "0"],
+     "--max-new-tokens must be at least 1"),
+    (["--lines", "4-4", "--instruction", "x"], "the selection (--lines) is empty"),
     (["--lines", "2-3", "--instruction", "  "], "--instruction is empty"),
     (["--lines", "2-9", "--instruction", "x"], "out of range: the file has 5 lines"),
     (["--lines", "0-1", "--instruction", "x"], "out of range"),
     (["--lines", "two", "--instruction", "x"], "is not START-END"),
 ])
-def test_bad_input_exits_non_zero_with_one_line(source_file: Path, tiny_chat_model_dir: Path,
+def test_bad_input_exits_non_zero_with_one_line(source_file: Path, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str],
                                                 args: list[str], message: str) -> None:
-    code = main(["rewrite", str(source_file), "--model", str(tiny_chat_model_dir), *args])
+    # A model that does not exist: each refusal must come before any model is loaded.
+    code = main(["rewrite", str(source_file), "--model", str(tmp_path / "no-model"), *args])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and err[0].startswith("specedit: error:") and message in err[0]
     assert source_file.read_text() == SOURCE
+
+
+def test_help_shows_the_capped_spelling(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["rewrite", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "speculative:N caps every draft at N tokens" in help_text
+    assert "--max-draft" not in help_text
 
 
 def test_non_utf8_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import engine
+from engine.bench.hf_prompt_lookup import rewrite_with_hf_prompt_lookup
 from engine.prompt import answer_text, build_prompt
 from tests.helpers.tiny_models import chat_tokenizer, tiny_tokenizer
 
@@ -67,8 +70,12 @@ def test_fence_inside_an_accepted_block_stops_at_its_token() -> None:
 def test_all_methods_give_greedys_tokens(fixture: str, request: pytest.FixtureRequest) -> None:
     loaded = request.getfixturevalue(fixture)
     results = {m: engine.rewrite(loaded, CODE, "add docstrings", language="python", method=m,
-                                 max_new_tokens=120)
-               for m in ("greedy", "speculative", "ngram", "prompt-lookup")}
+                                 max_new_tokens=120, draft=loaded)
+               for m in ("greedy", "speculative", "speculative:3", "prompt-lookup",
+                         "draft-model", "draft-model:2")}
+    # transformers' own prompt lookup, the benchmark's baseline, on the same prompt.
+    results["hf-prompt-lookup"] = rewrite_with_hf_prompt_lookup(
+        loaded, CODE, "add docstrings", language="python", max_new_tokens=120)
     greedy = results["greedy"]
     for method, result in results.items():
         assert result.output_ids == greedy.output_ids, method
@@ -114,6 +121,47 @@ def test_prompt_longer_than_the_context_is_refused(chat_model: engine.LoadedMode
         engine.rewrite(chat_model, "x = 1\n" * 3000, "rename x")
 
 
+class _UntouchableTokenizer:
+    """Fails the test on any use: the request must be refused before it is tokenised."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the tokenizer was used ({name}) for a request that cannot fit")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the tokenizer was called for a request that cannot fit")
+
+
+def test_huge_selection_is_refused_before_tokenising(chat_model: engine.LoadedModel) -> None:
+    loaded = dataclasses.replace(chat_model, tokenizer=_UntouchableTokenizer())
+    one_line = "x = '" + "a" * 2_000_000 + "'\n"  # 2 MB, one line: 2,000,007 characters
+    # The instruction's 8 characters count too.
+    with pytest.raises(engine.PromptTooLongError, match="2,000,015 characters.*4,096 tokens"):
+        engine.rewrite(loaded, one_line, "rename x")
+    # Context counts too: a small selection inside a huge file is refused alike.
+    with pytest.raises(engine.PromptTooLongError, match="cannot fit"):
+        engine.rewrite(loaded, "x = 1\n", "rename x", context_before=one_line)
+
+
 def test_unknown_method_is_refused(chat_model: engine.LoadedModel) -> None:
     with pytest.raises(engine.InvalidRequestError, match="unknown method"):
         engine.rewrite(chat_model, CODE, "x", method="beam")
+
+
+@pytest.mark.parametrize(("method", "message"), [
+    ("speculative:0", "bad method 'speculative:0'"),
+    ("greedy:4", "bad method 'greedy:4'"),
+    ("hf-prompt-lookup", "baseline of specedit bench"),
+    ("draft-model", "needs a draft model"),
+])
+def test_bad_method_spellings_are_refused(chat_model: engine.LoadedModel, method: str,
+                                          message: str) -> None:
+    with pytest.raises(engine.InvalidRequestError, match=message) as info:
+        engine.rewrite(chat_model, CODE, "x", method=method)
+    assert info.value.field == "method"
+
+
+def test_capped_method_is_reported_as_spelled(chat_model: engine.LoadedModel) -> None:
+    result = engine.rewrite(chat_model, CODE, "x", method="speculative:2", max_new_tokens=20)
+    assert result.method == "speculative:2"
+    # No draft longer than 2: at most 3 tokens per pass.
+    assert result.stats.drafted_tokens <= 2 * result.stats.forward_passes
