@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import torch
 
 import engine
 from engine.bench.hf_prompt_lookup import rewrite_with_hf_prompt_lookup
 from engine.prompt import answer_text, build_prompt
+from tests.helpers.scripted_model import ScriptedModel
 from tests.helpers.tiny_models import chat_tokenizer, tiny_tokenizer
 
 CODE = "def add(a, b):\n    return a + b\n\n\nclass Point:\n    pass\n"
@@ -165,3 +168,36 @@ def test_capped_method_is_reported_as_spelled(chat_model: engine.LoadedModel) ->
     assert result.method == "speculative:2"
     # No draft longer than 2: at most 3 tokens per pass.
     assert result.stats.drafted_tokens <= 2 * result.stats.forward_passes
+
+
+def scripted_rewrite(output: str, method: str) -> tuple[engine.RewriteResult, ScriptedModel]:
+    """A rewrite of CODE by a model whose greedy answer is `output` then the closing fence.
+
+    The scripted model counts every forward pass it is given, whoever gives it.
+    """
+    tok = chat_tokenizer()
+    prompt = build_prompt(tok, CODE, "x")
+    script = tok(output + "```", add_special_tokens=False)["input_ids"]
+    model = ScriptedModel(len(prompt.prompt_ids), script, len(tok))
+    model.config = SimpleNamespace(max_position_embeddings=4096)
+    loaded = engine.LoadedModel(model, tok, "scripted", "scripted", torch.device("cpu"),
+                                torch.float32)
+    return engine.rewrite(loaded, CODE, "x", method=method), model
+
+
+def test_unchanged_region_costs_one_pass_and_no_timing_pass() -> None:
+    result, model = scripted_rewrite(CODE, "speculative")
+    assert result.text == CODE
+    assert model.calls == result.stats.forward_passes == 1
+    # No one-token pass was timed, so there is nothing to estimate greedy's time from.
+    assert result.stats.estimated_greedy_seconds is None
+    assert result.stats.estimated_speedup is None
+
+
+def test_greedy_estimate_comes_from_passes_the_rewrite_made() -> None:
+    edited = CODE.replace("pass", "x = 1")
+    for method in ("speculative", "greedy", "prompt-lookup"):
+        result, model = scripted_rewrite(edited, method)
+        assert result.text == edited, method
+        assert model.calls == result.stats.forward_passes, method
+        assert result.stats.estimated_greedy_seconds is not None, method
