@@ -1,0 +1,269 @@
+"""Direct tests of OriginalCodeProposer (lookup and feedback), the method parser and the
+proposer factory. The exactness and efficiency tests cover them end to end; these pin down
+each rule on its own, on token lists small enough to follow by hand."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.contract import METHODS, InvalidRequestError, TokenizerMismatchError
+from engine.draft_model import AdaptiveK, DraftModelProposer
+from engine.loading import LoadedModel
+from engine.methods import (
+    BENCH_METHODS,
+    HF_PROMPT_LOOKUP,
+    MethodConfig,
+    build_proposer,
+    parse_method,
+)
+from engine.proposers import OriginalCodeProposer, OriginalDraftSettings, PromptLookupProposer
+from tests.helpers.tiny_models import chat_tokenizer, tiny_model, tiny_tokenizer
+
+# 40 distinct tokens: every n-gram occurs once, so each lookup has one answer.
+DISTINCT = list(range(100, 140))
+
+
+def after_first_draft(original: list[int], accepted: int,
+                      settings: OriginalDraftSettings | None = None) -> OriginalCodeProposer:
+    """A proposer whose first (whole-original) draft had its first `accepted` tokens kept."""
+    p = OriginalCodeProposer(original, settings)
+    first = p.propose([], 1000)
+    p.feedback(len(first), accepted)
+    return p
+
+
+# -- the first draft -------------------------------------------------------------------------
+
+
+def test_first_draft_is_the_whole_original() -> None:
+    p = OriginalCodeProposer(DISTINCT)
+    assert p.propose([], 1000) == DISTINCT
+
+
+def test_first_draft_respects_the_cap_and_the_room_left() -> None:
+    assert OriginalCodeProposer(DISTINCT, OriginalDraftSettings.capped(3)).propose(
+        [], 1000) == DISTINCT[:3]
+    assert OriginalCodeProposer(DISTINCT, OriginalDraftSettings(first_draft=5)).propose(
+        [], 1000) == DISTINCT[:5]
+    assert OriginalCodeProposer(DISTINCT).propose([], 7) == DISTINCT[:7]
+
+
+def test_empty_original_proposes_nothing_and_counts_as_covered() -> None:
+    p = OriginalCodeProposer([])
+    assert p.propose([], 10) == []
+    assert p.propose([5], 10) == []
+    assert p.covered == 1.0
+
+
+# -- lookup after a divergence ---------------------------------------------------------------
+
+
+def test_the_longest_matching_suffix_wins() -> None:
+    original = [5, 20, 7, 8, 9, 1, 20, 3, 4]
+    p = after_first_draft(original, 0)
+    # [20] alone continues at index 2, but [1, 20] continues at index 7: the longer wins.
+    assert p.propose([99, 1, 20], 1000) == [3, 4]
+
+
+def test_the_nearest_copy_at_or_after_the_pointer_wins() -> None:
+    line = [7, 8, 9, 1]
+    original = line * 3 + [2]
+    p = after_first_draft(original, 4)  # the first line confirmed: pointer at the second
+    assert p.pointer == 4
+    # The model inserted 50, then went on with the line: [7, 8] continues at 2, 6 and 10;
+    # 2 is behind the pointer and 10 would skip a line, so the draft resumes at 6.
+    assert p.propose([*line, 50, 7, 8], 1000) == original[6:]
+
+
+def test_a_short_match_ahead_beats_a_longer_one_behind() -> None:
+    original = [1, 2, 3, 4, 9, 3, 5, 6]
+    p = after_first_draft(original, 5)
+    # [2, 3] matches only behind the pointer (5); [3] also occurs ahead, at 5.
+    assert p.propose([1, 2, 3, 4, 9, 2, 3], 1000) == [5, 6]
+
+
+def test_an_earlier_copy_is_used_only_when_nothing_fits_ahead() -> None:
+    original = [7, 8, 9, 1, 3, 4, 5, 6, 2]
+    p = after_first_draft(original, 8)  # everything but the last token confirmed
+    # The rewrite repeats the first line: [7, 8] occurs only behind the pointer, so the
+    # draft resumes after that copy (a weak match: 4 tokens, the halved weak length).
+    assert p.propose([*original[:8], 7, 8], 1000) == [9, 1, 3, 4]
+
+
+def test_of_several_earlier_copies_the_latest_is_used() -> None:
+    original = [7, 8, 1, 7, 8, 2, 3, 4, 5, 6]
+    p = after_first_draft(original, 9)
+    # [7, 8] continues at 2 and at 5, both behind the pointer (9): resume after the later.
+    assert p.propose([*original[:9], 7, 8], 1000) == [2, 3, 4, 5]
+
+
+def test_no_match_proposes_nothing() -> None:
+    p = after_first_draft(DISTINCT, 3)
+    assert p.propose([*DISTINCT[:3], 7], 1000) == []
+
+
+# -- strong and weak matches, and feedback ---------------------------------------------------
+
+
+def test_strong_match_drafts_the_whole_rest_or_the_cap() -> None:
+    # Four tokens matched far from the pointer: trusted, so no cap but max_draft.
+    output = [55, 130, 131, 132, 133]
+    assert after_first_draft(DISTINCT, 0).propose(output, 1000) == DISTINCT[34:]
+    capped = after_first_draft(DISTINCT, 0, OriginalDraftSettings(max_draft=3))
+    assert capped.propose(output, 1000) == DISTINCT[34:37]
+    assert after_first_draft(DISTINCT, 0).propose(output, 2) == DISTINCT[34:36]
+
+
+def test_match_that_resumes_at_the_pointer_is_strong_even_if_short() -> None:
+    p = after_first_draft(DISTINCT, 10)  # pointer at 10
+    # The model inserted 55, then wrote DISTINCT[10]: a one-token match touching the pointer.
+    assert p.propose([*DISTINCT[:10], 55, DISTINCT[10]], 1000) == DISTINCT[11:]
+
+
+def test_weak_draft_length_doubles_on_full_acceptance_and_halves_on_rejection() -> None:
+    p = after_first_draft(DISTINCT, 0)  # a rejection: the weak length halves, 8 -> 4
+    assert p.propose([55, 110], 1000) == DISTINCT[11:15]  # weak: one token, far ahead
+    p.feedback(4, 4)  # fully accepted: 4 -> 8
+    assert p.propose([55, 130], 1000) == DISTINCT[31:39]
+    p.feedback(8, 3)  # rejected: 8 -> 4
+    assert p.propose([55, 120], 1000) == DISTINCT[21:25]
+    p.feedback(4, 0)  # 4 -> 2
+    p.feedback(2, 0)  # 2 -> 1, the floor
+    p.feedback(1, 0)
+    assert p.propose([55, 120], 1000) == DISTINCT[21:22]
+
+
+def test_feedback_on_an_empty_proposal_changes_nothing() -> None:
+    p = after_first_draft(DISTINCT, 0)  # weak length 4
+    p.feedback(0, 0)  # an empty proposal is neither accepted nor rejected
+    assert p.propose([55, 110], 1000) == DISTINCT[11:15]
+    p.feedback(0, 0)
+    assert p.pointer == 0
+    assert p.propose([55, 110], 1000) == DISTINCT[11:15]
+
+
+def test_pointer_moves_only_on_trusted_acceptance() -> None:
+    p = after_first_draft(DISTINCT, 0)
+    assert p.pointer == 0  # nothing accepted: the model's token may be an insertion
+    p.propose([55, 110], 1000)  # weak match, proposal starts at 11
+    p.feedback(4, 3)  # fewer than strong_match (4) agreed: may be chance
+    assert p.pointer == 0
+    p.propose([55, 110], 1000)
+    p.feedback(2, 2)  # all of a weak draft, still under strong_match: not trusted either
+    assert p.pointer == 0
+    p.propose([55, 130, 131, 132, 133], 1000)  # strong: the proposal starts at 34
+    p.feedback(6, 2)
+    assert p.pointer == 36
+    p.propose([55, 110], 1000)  # weak again, starts at 11 (behind: nothing ahead)
+    p.feedback(4, 4)  # strong_match tokens agreed: trusted although the match was weak
+    assert p.pointer == 15
+
+
+def test_covered_is_the_share_of_the_original_reached() -> None:
+    p = after_first_draft(DISTINCT, 10)
+    assert p.covered == pytest.approx(10 / 40)
+    rest = p.propose([*DISTINCT[:10], 55, DISTINCT[10]], 1000)
+    p.feedback(len(rest), len(rest))
+    assert p.covered == 1.0
+
+
+# -- the method parser -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "config"), [
+    ("speculative", MethodConfig("speculative")),
+    ("speculative:32", MethodConfig("speculative", max_draft=32)),
+    (" greedy ", MethodConfig("greedy")),
+    ("prompt-lookup", MethodConfig("prompt-lookup")),
+    ("draft-model", MethodConfig("draft-model")),
+    ("draft-model:4", MethodConfig("draft-model", draft_k=4)),
+])
+def test_parser_reads_every_spelling(text: str, config: MethodConfig) -> None:
+    assert parse_method(text) == config
+    assert parse_method(config.label) == config  # the label reads back the same
+
+
+def test_every_contract_method_parses_and_the_bench_adds_only_its_baseline() -> None:
+    assert [parse_method(m).name for m in METHODS] == list(METHODS)
+    assert set(BENCH_METHODS) - set(METHODS) == {HF_PROMPT_LOOKUP}
+    assert parse_method(HF_PROMPT_LOOKUP, BENCH_METHODS) == MethodConfig(HF_PROMPT_LOOKUP)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("speculative:0", "bad method 'speculative:0'"),
+    ("speculative:-1", "bad method"),
+    ("speculative:", "bad method"),
+    ("speculative:x", "bad method"),
+    ("greedy:3", "bad method 'greedy:3'"),
+    ("prompt-lookup:5", "bad method"),
+    ("beam", "unknown method 'beam'; use one of speculative, greedy"),
+    ("", "unknown method ''"),
+    ("ngram", "unknown method 'ngram'"),
+    (HF_PROMPT_LOOKUP, "cannot be used to rewrite: it is a baseline of specedit bench"),
+])
+def test_parser_refuses_bad_spellings_in_one_line(text: str, message: str) -> None:
+    with pytest.raises(InvalidRequestError, match=message) as info:
+        parse_method(text)
+    assert info.value.field == "method"
+    assert "\n" not in str(info.value)
+
+
+def test_cap_becomes_the_original_draft_settings() -> None:
+    assert parse_method("speculative:8").original_draft_settings() == (
+        OriginalDraftSettings.capped(8))
+    assert parse_method("speculative").original_draft_settings() is None
+
+
+# -- the proposer factory --------------------------------------------------------------------
+
+
+def test_factory_greedy_proposes_nothing() -> None:
+    assert build_proposer(MethodConfig("greedy"), prompt=[1, 2], original=[3]) is None
+
+
+def test_factory_speculative_drafts_from_the_original_with_the_cap() -> None:
+    p = build_proposer(MethodConfig("speculative"), prompt=[1, 2], original=DISTINCT)
+    assert isinstance(p, OriginalCodeProposer) and p.propose([], 1000) == DISTINCT
+    capped = build_proposer(parse_method("speculative:3"), prompt=[1, 2], original=DISTINCT)
+    assert isinstance(capped, OriginalCodeProposer) and capped.propose([], 1000) == DISTINCT[:3]
+
+
+def test_factory_prompt_lookup_searches_the_prompt_or_the_given_text() -> None:
+    p = build_proposer(MethodConfig("prompt-lookup"), prompt=[1, 2, 3, 4], original=[9])
+    assert isinstance(p, PromptLookupProposer)
+    assert p.propose([2], 2) == [3, 4]
+    q = build_proposer(MethodConfig("prompt-lookup"), prompt=[1], lookup=[1, 2, 3, 4])
+    assert isinstance(q, PromptLookupProposer) and q.propose([2], 2) == [3, 4]
+
+
+def _loaded(tokenizer: object, layers: int = 1) -> LoadedModel:
+    model = tiny_model("llama", vocab_size=len(chat_tokenizer()), layers=layers, hidden=32)
+    return LoadedModel(model, tokenizer, "tiny", "tiny", torch.device("cpu"), torch.float32)
+
+
+def test_factory_draft_model_takes_k_or_a_fresh_adaptive_schedule() -> None:
+    target, draft = _loaded(chat_tokenizer(), 2), _loaded(chat_tokenizer())
+    fixed = build_proposer(parse_method("draft-model:3"), prompt=[5, 6], stop_ids=frozenset({0}),
+                           target=target, draft=draft)
+    assert isinstance(fixed, DraftModelProposer)
+    assert fixed.k == 3 and fixed.stop_ids == frozenset({0}) and fixed.prompt == [5, 6]
+    assert len(fixed.propose([7], 1000)) == 3
+    first, second = (build_proposer(MethodConfig("draft-model"), prompt=[5], target=target,
+                                    draft=draft) for _ in range(2))
+    assert isinstance(first, DraftModelProposer) and isinstance(second, DraftModelProposer)
+    assert isinstance(first.k, AdaptiveK) and first.k is not second.k  # no state shared
+
+
+def test_factory_draft_model_needs_a_draft_of_the_same_tokenizer() -> None:
+    target = _loaded(chat_tokenizer())
+    with pytest.raises(InvalidRequestError, match="needs a draft model"):
+        build_proposer(MethodConfig("draft-model"), prompt=[5], target=target)
+    with pytest.raises(TokenizerMismatchError):
+        build_proposer(MethodConfig("draft-model"), prompt=[5], target=target,
+                       draft=_loaded(tiny_tokenizer(300)))
+
+
+def test_factory_has_no_proposer_for_transformers_baseline() -> None:
+    with pytest.raises(ValueError, match="no proposer"):
+        build_proposer(MethodConfig(HF_PROMPT_LOOKUP), prompt=[1])
