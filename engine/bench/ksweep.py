@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ..contract import InvalidRequestError
 from ..decoding import DecodeResult, StopTokens, greedy_reference, verify_loop
 from ..draft_model import check_same_tokenizer
 from ..loading import LoadedModel, load_model
@@ -59,7 +60,10 @@ def run_baseline(target: LoadedModel, prompt: list[int], stop: StopTokens,
 
 def method_for_k(k: str) -> MethodConfig:
     """`--k` values: a number is a fixed K, `auto` the adaptive schedule."""
-    return parse_method("draft-model" if k == "auto" else f"draft-model:{k}")
+    try:
+        return parse_method("draft-model" if k == "auto" else f"draft-model:{k}")
+    except InvalidRequestError:
+        raise InvalidRequestError(f"--k {k!r}: K is a whole number >= 1, or auto") from None
 
 
 def run_k(target: LoadedModel, draft: LoadedModel, prompt: list[int], stop: StopTokens,
