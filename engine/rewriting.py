@@ -9,7 +9,12 @@ from typing import Any
 
 import torch
 
-from .contract import InvalidRequestError, PromptTooLongError, RewriteCancelled
+from .contract import (
+    DEFAULT_PROMPT_FORMAT,
+    InvalidRequestError,
+    PromptTooLongError,
+    RewriteCancelled,
+)
 from .decoding import (
     DecodeResult,
     DecodeStats,
@@ -171,6 +176,7 @@ def rewrite(
     draft: LoadedModel | None = None,
     draft_settings: OriginalDraftSettings | None = None,
     log: Callable[[str], None] | None = None,
+    prompt_format: str = DEFAULT_PROMPT_FORMAT,
 ) -> RewriteResult:
     """Rewrite `code` following `instruction`. Output equals greedy decoding's, token for token."""
     if method not in METHODS:
@@ -178,7 +184,7 @@ def rewrite(
     _check_request(code, instruction)
     prompt = build_prompt(loaded.tokenizer, code, instruction, language=language,
                           context_before=context_before, context_after=context_after,
-                          model=loaded.model)
+                          model=loaded.model, prompt_format=prompt_format)
     if max_new_tokens is None:
         max_new_tokens = default_max_new_tokens(len(prompt.draft_ids))
     if max_new_tokens < 1:
