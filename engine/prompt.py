@@ -72,6 +72,11 @@ class FenceStop:
         return _CLOSING_FENCE.search(self.tokenizer.decode(list(tokens[:n]))) is not None
 
 
+def has_closing_fence(decoded: str) -> bool:
+    """Did the answer end with a closing fence (rather than an end-of-text token or the cap)?"""
+    return _CLOSING_FENCE.search(decoded) is not None
+
+
 def answer_text(decoded: str, original: str) -> str:
     """The rewritten region: text before the closing fence, newline convention of the original."""
     match = _CLOSING_FENCE.search(decoded)
