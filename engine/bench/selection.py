@@ -56,18 +56,28 @@ def top_level_spans(source: str) -> list[tuple[int, int]] | None:
 def changed_ranges(before: str, after: str) -> list[tuple[int, int]]:
     """0-based [start, end) ranges of `before` lines that `after` replaces or deletes; an
     insertion is an empty range at the line it goes before."""
-    matcher = difflib.SequenceMatcher(None, _lines(before), _lines(after), autojunk=False)
+    # A final newline added or dropped is no change to the last line.
+    a, b = (_lines(t if t.endswith("\n") else t + "\n") for t in (before, after))
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     return [(i1, i2) for tag, i1, i2, _, _ in matcher.get_opcodes() if tag != "equal"]
 
 
-def _touches(span: tuple[int, int], change: tuple[int, int], *, lenient: bool) -> bool:
+def _touches(span: tuple[int, int], change: tuple[int, int]) -> bool:
+    """Does a change of `before` lines [i1, i2) (an insertion when empty) touch a block?
+    An insertion touches a block only when it lands strictly inside it."""
     start, end = span
     i1, i2 = change
     if i1 < i2:
         return i1 < end and start < i2
-    # An insertion: strictly inside the block; lenient also counts the block it follows or
-    # precedes (the reference appends a method at the end of its class).
-    return start < i1 < end or (lenient and start <= i1 <= end)
+    return start < i1 < end
+
+
+def _line_it_follows(lines: list[str], i1: int) -> int:
+    """An insertion before line i1 follows the last non-blank line above it."""
+    i = max(i1 - 1, 0)
+    while i > 0 and not lines[i].strip():
+        i -= 1
+    return i
 
 
 def changed_span(before: str, after: str) -> tuple[int, int]:
@@ -78,12 +88,8 @@ def changed_span(before: str, after: str) -> tuple[int, int]:
         return 0, len(lines)
     start, end = len(lines), 0
     for i1, i2 in changes:
-        if i1 == i2:
-            # An insertion goes after line i1-1: select the last non-blank line before it
-            # (usually the end of the block the new code follows).
-            i1 = max(i1 - 1, 0)
-            while i1 > 0 and not lines[i1].strip():
-                i1 -= 1
+        if i1 == i2:  # select the line an insertion follows (usually a block's last line)
+            i1 = _line_it_follows(lines, i1)
             i2 = i1 + 1
         start, end = min(start, i1), max(end, i2)
     for span_start, span_end in top_level_spans(before) or []:
@@ -112,8 +118,12 @@ def edits_outside_request(before: str, reference: str, rewritten: str) -> bool:
     spans = top_level_spans(before)
     if not spans:
         return False
-    asked = {s for s in spans
-             for c in changed_ranges(before, reference) if _touches(s, c, lenient=True)}
-    made = {s for s in spans
-            for c in changed_ranges(before, rewritten) if _touches(s, c, lenient=False)}
+    lines = _lines(before)
+    asked: set[tuple[int, int]] = set()
+    for i1, i2 in changed_ranges(before, reference):
+        # The reference's insertions also ask for the block they follow (a method appended
+        # at the end of its class) and the one they precede.
+        ranges = [(i1, i2)] if i1 < i2 else [(k, k + 1) for k in (_line_it_follows(lines, i1), i1)]
+        asked |= {s for s in spans for r in ranges if _touches(s, r)}
+    made = {s for s in spans for c in changed_ranges(before, rewritten) if _touches(s, c)}
     return bool(made - asked)
