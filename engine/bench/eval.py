@@ -12,6 +12,7 @@ import importlib.util
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..contract import SpecEditError
 from ..loading import LoadedModel
@@ -175,7 +176,8 @@ def evaluate_one(loaded: LoadedModel, task: Task, instruction_kind: str, prompt_
     )
 
 
-def open_log(path, resume: bool) -> CsvLog:  # noqa: ANN001 - a pathlib.Path
+def open_log(path: Path, resume: bool) -> CsvLog:
+    """The eval's rows.csv; on --resume, rows are known by ROW_KEY."""
     return CsvLog(path, resume, row_type=EvalRow, key=ROW_KEY)
 
 
