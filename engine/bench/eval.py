@@ -30,11 +30,12 @@ CANNOT_RUN_HERE = "cannot-run-here"  # a library is missing here, the reference 
 # or the tests wanted the network
 CUT_SHORT = "cut-short"  # stopped at --max-new-tokens (finish_reason "length")
 NO_CLOSING_FENCE = "no-closing-fence"  # the model ended its answer without closing the block
+UNCHANGED = "unchanged"  # the model gave the code back as it was (the draft, accepted whole)
 TIMEOUT = "timeout"  # the tests ran past --timeout
 OUTSIDE_REQUEST = "edit-outside-request"  # changed a top-level block the reference leaves alone
 WRONG_EDIT = "wrong-edit"
-FAILURE_CAUSES = (REQUEST_ERROR, CANNOT_RUN_HERE, CUT_SHORT, NO_CLOSING_FENCE, TIMEOUT,
-                  OUTSIDE_REQUEST, WRONG_EDIT)
+FAILURE_CAUSES = (REQUEST_ERROR, CANNOT_RUN_HERE, CUT_SHORT, NO_CLOSING_FENCE, UNCHANGED,
+                  TIMEOUT, OUTSIDE_REQUEST, WRONG_EDIT)
 
 ROW_KEY = ("task", "instruction", "prompt_format", "method", "selection")
 
@@ -92,7 +93,7 @@ def missing_module(stderr: str) -> str | None:
 
 
 def failure_cause(outcome: TestOutcome, result: RewriteResult, closed: bool,
-                  reference_ok: bool, outside: bool) -> str:
+                  reference_ok: bool, unchanged: bool, outside: bool) -> str:
     if outcome.passed:
         return PASSED
     if (not reference_ok or missing_module(outcome.stderr) is not None
@@ -102,6 +103,8 @@ def failure_cause(outcome: TestOutcome, result: RewriteResult, closed: bool,
         return CUT_SHORT
     if not closed:
         return NO_CLOSING_FENCE
+    if unchanged:
+        return UNCHANGED
     if outcome.timed_out:
         return TIMEOUT
     return OUTSIDE_REQUEST if outside else WRONG_EDIT
@@ -165,7 +168,8 @@ def evaluate_one(loaded: LoadedModel, task: Task, instruction_kind: str, prompt_
     s = result.stats
     return EvalRow(
         **common, passed=outcome.passed,
-        cause=failure_cause(outcome, result, closed, ref_ok, outside),
+        cause=failure_cause(outcome, result, closed, ref_ok,
+                            code.rstrip("\n") == task.code.rstrip("\n"), outside),
         finish_reason=result.finish_reason, closing_fence=closed,
         prompt_tokens=s.prompt_tokens, output_tokens=s.output_tokens,
         forward_passes=s.forward_passes, accepted_tokens=s.accepted_tokens,

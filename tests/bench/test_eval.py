@@ -158,7 +158,11 @@ def test_each_problem_gets_its_cause(tmp_path: Path, data_dir: Path,
                                      listener: Listener) -> None:
     settings = EvalSettings(methods=["speculative"], prompt_formats=list(PROMPT_FORMATS),
                             timeout=3)
-    rows = run_eval(tmp_path, data_dir, settings)  # every answer is the original unchanged
+    # 1, 3 and 5 answer the original unchanged; 2 and 4 change something that does not help.
+    rows = run_eval(tmp_path, data_dir, settings, answers={
+        "2_wrong": "def add(a, b):\n    # the difference\n    return a - b\n\n\n"
+                   "def neg(a):\n    return -a\n",
+        "4_loop": "def spin(n):\n    while True:\n        continue\n"})
     assert len(rows) == 5 * len(PROMPT_FORMATS)
     causes = {(r.task, r.prompt_format): r.cause for r in rows}
     for fmt in PROMPT_FORMATS:
@@ -168,10 +172,14 @@ def test_each_problem_gets_its_cause(tmp_path: Path, data_dir: Path,
         assert causes["4_loop", fmt] == TIMEOUT
         assert causes["5_socket", fmt] == CANNOT_RUN_HERE
     for r in rows:
-        # The original as the draft: an unchanged answer is accepted in one pass.
-        assert r.forward_passes == 1 and r.finish_reason == "stop" and r.closing_fence
-        assert r.code == load_canitedit(data_dir)[int(r.task[0]) - 1].code
+        assert r.finish_reason == "stop" and r.closing_fence
         assert r.output_tokens > 0 and r.wall_seconds > 0
+        if r.task in ("1_same", "3_missing", "5_socket"):
+            # The original as the draft: an unchanged answer is accepted in one pass.
+            assert r.forward_passes == 1
+            assert r.code == load_canitedit(data_dir)[int(r.task[0]) - 1].code
+        else:
+            assert 1 < r.forward_passes < r.output_tokens
     by_task = {r.task: r for r in rows if r.prompt_format == PROMPT_FORMATS[0]}
     assert by_task["1_same"].passed and by_task["1_same"].test_error == ""
     assert by_task["3_missing"].reference_passes_here is False
@@ -239,12 +247,14 @@ def test_summary_counts_pass_at_1_and_causes(tmp_path: Path, data_dir: Path) -> 
                             prompt_formats=["instruction-first", "canitedit"], timeout=3)
     run_eval(tmp_path, data_dir, settings, kinds=("descriptive", "lazy"))
     text = write_eval_report(tmp_path / "out" / "rows.csv", tmp_path / "out", "**t**\n").read_text()
-    # 5 problems: 1 passes; 2 cannot run here, so 1 of 3 runnable.
+    # Every answer is the original: 1 passes; 2 cannot run here, so 1 of 3 runnable.
     assert ("| descriptive | instruction-first | speculative | file | 5 | 1 | 20.0% | 3 | 33.3% |"
             in text)
     assert "| lazy | canitedit | speculative | file | 5 | 1 | 20.0% | 3 | 33.3% |" in text
-    # request-error, cannot-run-here, cut-short, no-closing-fence, timeout, outside, wrong
-    assert "| descriptive | canitedit | speculative | file | 0 | 2 | 0 | 0 | 1 | 0 | 1 |" in text
+    # request-error, cannot-run-here, cut-short, no-closing-fence, unchanged, timeout,
+    # edit-outside-request, wrong-edit: the wrong and the looping problem came back unchanged.
+    assert ("| descriptive | canitedit | speculative | file | 0 | 2 | 0 | 0 | 2 | 0 | 0 | 0 |"
+            in text)
     assert "| descriptive | speculative | file | canitedit | 5 | 1 | 0 |" in text
     assert text.startswith("**t**")
 
