@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from ..contract import (
     DEFAULT_CONTEXT_LINES,
+    DEFAULT_DEVICE,
+    DEFAULT_DTYPE,
     DEFAULT_METHOD,
     DEFAULT_PROMPT_FORMAT,
     DEVICES,
@@ -87,8 +89,8 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
                               "for a model, prompt format and method, with failure causes")
     e.add_argument("--model", default=None, help="catalog name, folder or hub id "
                    "(default: the CLI's default model)")
-    e.add_argument("--device", default="auto", choices=DEVICES)
-    e.add_argument("--dtype", default="auto", choices=DTYPES)
+    e.add_argument("--device", default=DEFAULT_DEVICE, choices=DEVICES)
+    e.add_argument("--dtype", default=DEFAULT_DTYPE, choices=DTYPES)
     e.add_argument("--method", default=DEFAULT_METHOD,
                    help="comma-separated methods; speculative:N caps every draft at N tokens "
                    "(default: %(default)s, greedy's text, faster)")
