@@ -84,6 +84,9 @@ def sandbox_env(tmp: Path) -> dict[str, str]:
         "OMP_NUM_THREADS": "1",  # a test importing torch or numpy must not take every core
         "http_proxy": "", "https_proxy": "", "all_proxy": "", "no_proxy": "*",
         "HTTP_PROXY": "", "HTTPS_PROXY": "", "ALL_PROXY": "", "NO_PROXY": "*",
+        # Where a machine keeps native libraries (CUDA's, say) that numpy or torch load.
+        **({"LD_LIBRARY_PATH": os.environ["LD_LIBRARY_PATH"]}
+           if os.environ.get("LD_LIBRARY_PATH") else {}),
     }
 
 
