@@ -22,6 +22,12 @@ METHODS = ("speculative", "greedy", "prompt-lookup", "draft-model")
 SERVER_METHODS = ("speculative", "greedy", "prompt-lookup")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+# How the rewrite prompt is worded (engine/prompt.py). Every format primes the answer with the
+# opening fence, so the original code, as the answer would spell it, stays the draft.
+#   instruction-first: our system message; the instruction, then the context, then the code
+#   canitedit:         the CanItEdit harness's layout: ## Code Before, ## Instruction, ## Code After
+#   instruction-last:  a one-line system message; the code first, the instruction after it
+PROMPT_FORMATS = ("instruction-first", "canitedit", "instruction-last")
 
 # -- defaults -------------------------------------------------------------------------------
 
@@ -31,6 +37,8 @@ BUILTIN_DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
 DEFAULT_DEVICE = "auto"
 DEFAULT_DTYPE = "auto"
 DEFAULT_METHOD = "speculative"
+# Stays today's prompt until `specedit eval` measures a better one on CanItEdit.
+DEFAULT_PROMPT_FORMAT = "instruction-first"
 # Lines on each side of the selection given to the model as context (not rewritten). One
 # default for the CLI and the server: 20 lines usually reach the enclosing function or class
 # header while keeping the prompt, and so the prefill, short on a CPU.

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .contract import DEFAULT_PROMPT_FORMAT, PROMPT_FORMATS, InvalidRequestError
 from .decoding import StopTokens
 
 FENCE = "```"
@@ -71,6 +72,11 @@ class FenceStop:
         return _CLOSING_FENCE.search(self.tokenizer.decode(list(tokens[:n]))) is not None
 
 
+def has_closing_fence(decoded: str) -> bool:
+    """Did the answer end with a closing fence (rather than an end-of-text token or the cap)?"""
+    return _CLOSING_FENCE.search(decoded) is not None
+
+
 def answer_text(decoded: str, original: str) -> str:
     """The rewritten region: text before the closing fence, newline convention of the original."""
     match = _CLOSING_FENCE.search(decoded)
@@ -108,42 +114,116 @@ def stop_token_ids(tokenizer: Any, model: Any = None) -> frozenset[int]:
     return frozenset(ids)
 
 
+@dataclass(frozen=True)
+class PromptParts:
+    """What one prompt format says: chat messages for chat models, one text for base models."""
+
+    system: str
+    user: str
+    plain: str  # for tokenizers without a chat template; the opening fence is appended to it
+
+
+def _fenced(tag: str, text: str) -> list[str]:
+    return [f"{FENCE}{tag}", text.rstrip("\n"), FENCE]
+
+
 def _user_message(code: str, instruction: str, tag: str, before: str, after: str) -> str:
     parts = [f"Instruction: {instruction.strip()}", ""]
     if before.strip():
         parts += ["Code before the part to rewrite (context only, do not repeat it):",
-                  f"{FENCE}{tag}", before.rstrip("\n"), FENCE, ""]
+                  *_fenced(tag, before), ""]
     if after.strip():
         parts += ["Code after the part to rewrite (context only, do not repeat it):",
-                  f"{FENCE}{tag}", after.rstrip("\n"), FENCE, ""]
-    parts += ["The code to rewrite:", f"{FENCE}{tag}", code.rstrip("\n"), FENCE]
+                  *_fenced(tag, after), ""]
+    parts += ["The code to rewrite:", *_fenced(tag, code)]
     return "\n".join(parts)
 
 
 def _plain_prompt(code: str, instruction: str, tag: str, before: str, after: str) -> str:
     parts = ["## Instructions", instruction.strip(), ""]
     if before.strip():
-        parts += ["## Code before (context)", f"{FENCE}{tag}", before.rstrip("\n"), FENCE, ""]
+        parts += ["## Code before (context)", *_fenced(tag, before), ""]
     if after.strip():
-        parts += ["## Code after (context)", f"{FENCE}{tag}", after.rstrip("\n"), FENCE, ""]
-    parts += ["## Code", f"{FENCE}{tag}", code.rstrip("\n"), FENCE, "", "## Rewritten code", ""]
+        parts += ["## Code after (context)", *_fenced(tag, after), ""]
+    parts += ["## Code", *_fenced(tag, code), "", "## Rewritten code", ""]
     return "\n".join(parts)
+
+
+def _instruction_first(code: str, instruction: str, tag: str, before: str,
+                       after: str) -> PromptParts:
+    """Today's prompt: a system message with the rules, the instruction ahead of the code."""
+    return PromptParts(SYSTEM_MESSAGE, _user_message(code, instruction, tag, before, after),
+                       _plain_prompt(code, instruction, tag, before, after))
+
+
+CANITEDIT_SYSTEM_MESSAGE = (
+    "You edit code. You are given the original code and an instruction that says what to "
+    "change. Reply with the changed code only, with no explanation."
+)
+
+
+def _canitedit(code: str, instruction: str, tag: str, before: str, after: str) -> PromptParts:
+    """The CanItEdit harness's layout (its chat form for chat models, its direct form for base
+    models). The harness has no context; ours goes in sections of the same style."""
+    context = []
+    if before.strip():
+        context += ["## Context Above (unchanged)", *_fenced(tag, before), ""]
+    if after.strip():
+        context += ["## Context Below (unchanged)", *_fenced(tag, after), ""]
+    user = [*context, "## Code Before", *_fenced(tag, code), "", "## Instruction",
+            instruction.strip(), "", "## Code After"]
+    plain = [*context, "## Code Before:", *_fenced(tag, code), "## Instruction:",
+             instruction.strip(), "## Code After:", ""]
+    return PromptParts(CANITEDIT_SYSTEM_MESSAGE, "\n".join(user), "\n".join(plain))
+
+
+INSTRUCTION_LAST_SYSTEM_MESSAGE = (
+    "Rewrite the user's code as instructed and reply with all of it in one code block.")
+
+
+def _instruction_last(code: str, instruction: str, tag: str, before: str,
+                      after: str) -> PromptParts:
+    """Our alternative: a one-line system message, the code first and the instruction last,
+    where a small model attends to it right before it answers."""
+    parts = []
+    if before.strip():
+        parts += ["Context above the code (do not repeat it):", *_fenced(tag, before), ""]
+    if after.strip():
+        parts += ["Context below the code (do not repeat it):", *_fenced(tag, after), ""]
+    parts += ["Code:", *_fenced(tag, code), "",
+              f"Rewrite the code above: {instruction.strip()}",
+              "Change nothing else and reply with the complete code."]
+    user = "\n".join(parts)
+    return PromptParts(INSTRUCTION_LAST_SYSTEM_MESSAGE, user, f"{user}\n\nRewritten code:\n")
+
+
+_FORMATS = {
+    "instruction-first": _instruction_first,
+    "canitedit": _canitedit,
+    "instruction-last": _instruction_last,
+}
+assert tuple(_FORMATS) == PROMPT_FORMATS, "engine/contract.PROMPT_FORMATS and _FORMATS differ"
 
 
 def build_prompt(tokenizer: Any, code: str, instruction: str, *, language: str | None = None,
                  context_before: str = "", context_after: str = "",
-                 model: Any = None) -> RewritePrompt:
+                 model: Any = None,
+                 prompt_format: str = DEFAULT_PROMPT_FORMAT) -> RewritePrompt:
+    if prompt_format not in _FORMATS:
+        raise InvalidRequestError(f"unknown prompt format {prompt_format!r}; use one of "
+                                  f"{', '.join(PROMPT_FORMATS)}", field="prompt_format")
     tag = fence_tag(language)
+    parts = _FORMATS[prompt_format](code, instruction, tag, context_before, context_after)
     if getattr(tokenizer, "chat_template", None):
         messages = [
-            {"role": "system", "content": SYSTEM_MESSAGE},
-            {"role": "user", "content": _user_message(code, instruction, tag,
-                                                      context_before, context_after)},
+            {"role": "system", "content": parts.system},
+            {"role": "user", "content": parts.user},
         ]
         head = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     else:
-        head = _plain_prompt(code, instruction, tag, context_before, context_after)
-    # Prime the answer with the opening fence: the model starts straight into the code.
+        head = parts.plain
+    # Prime the answer with the opening fence, whatever the format: the model starts straight
+    # into the code, so the original (tokenised in context below) stays the draft.
     prompt_text = f"{head}{FENCE}{tag}\n"
     answer = code if code.endswith("\n") or not code else code + "\n"
     answer += FENCE

@@ -6,7 +6,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .contract import DEFAULT_METHOD, PromptTooLongError, default_max_new_tokens
+from .contract import (
+    DEFAULT_METHOD,
+    DEFAULT_PROMPT_FORMAT,
+    PromptTooLongError,
+    default_max_new_tokens,
+)
 from .decoding import (
     DecodeResult,
     DecodeStats,
@@ -63,8 +68,8 @@ class PreparedRewrite:
 
 def prepare_rewrite(loaded: LoadedModel, code: str, instruction: str, *,
                     language: str | None = None, context_before: str = "",
-                    context_after: str = "", max_new_tokens: int | None = None
-                    ) -> PreparedRewrite:
+                    context_after: str = "", max_new_tokens: int | None = None,
+                    prompt_format: str = DEFAULT_PROMPT_FORMAT) -> PreparedRewrite:
     """Check the request, build its prompt and check that prompt and rewrite fit the context.
 
     Shared by `rewrite` and the benchmark's transformers baseline, so both refuse alike.
@@ -75,7 +80,7 @@ def prepare_rewrite(loaded: LoadedModel, code: str, instruction: str, *,
                        loaded.context_length)
     prompt = build_prompt(loaded.tokenizer, code, instruction, language=language,
                           context_before=context_before, context_after=context_after,
-                          model=loaded.model)
+                          model=loaded.model, prompt_format=prompt_format)
     if max_new_tokens is None:
         max_new_tokens = default_max_new_tokens(len(prompt.draft_ids))
     _check_fits(loaded, prompt, max_new_tokens)
@@ -147,6 +152,7 @@ def rewrite(
     should_stop: StopPredicate | None = None,
     draft: LoadedModel | None = None,
     log: Callable[[str], None] | None = None,
+    prompt_format: str = DEFAULT_PROMPT_FORMAT,
 ) -> RewriteResult:
     """Rewrite `code` following `instruction`. Output equals greedy decoding's, token for token.
 
@@ -157,7 +163,7 @@ def rewrite(
     check_draft_model(config, draft is not None)
     prepared = prepare_rewrite(loaded, code, instruction, language=language,
                                context_before=context_before, context_after=context_after,
-                               max_new_tokens=max_new_tokens)
+                               max_new_tokens=max_new_tokens, prompt_format=prompt_format)
     prompt = prepared.prompt
     runner = ModelRunner(loaded.model)
     proposer = build_proposer(config, prompt=prompt.prompt_ids, original=prompt.draft_ids,

@@ -7,7 +7,20 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..contract import DEVICES, DTYPES, default_model
+from ..contract import (
+    DEFAULT_CONTEXT_LINES,
+    DEFAULT_DEVICE,
+    DEFAULT_DTYPE,
+    DEFAULT_METHOD,
+    DEFAULT_PROMPT_FORMAT,
+    DEVICES,
+    DTYPES,
+    PROMPT_FORMATS,
+    default_model,
+)
+from .sandbox import DEFAULT_TEST_TIMEOUT
+from .selection import SELECTION_MODES, WHOLE_FILE
+from .tasks import INSTRUCTION_KINDS
 
 if TYPE_CHECKING:  # torch loads only when a command runs, not when the CLI is built
     import torch
@@ -29,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "draft-model:K, hf-prompt-lookup (transformers' generate) "
                    f"(default: {DEFAULT_METHODS}; --synthetic: {DEFAULT_SYNTHETIC_METHODS})")
     p.add_argument("--draft", help="draft model for the draft-model method")
-    p.add_argument("--instruction", choices=["descriptive", "lazy"], default="descriptive")
+    p.add_argument("--instruction", choices=INSTRUCTION_KINDS, default="descriptive")
     p.add_argument("--limit", type=int, help="first N CanItEdit tasks")
     p.add_argument("--tasks", help="comma-separated task ids (e.g. 10_csv_parser or 10)")
     p.add_argument("--no-example", action="store_true", help="leave out the worked example")
@@ -62,6 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--out", type=Path, help="also write the Markdown table here")
     c.set_defaults(func=_run_passcost)
 
+    _register_eval(subparsers)
+
     k = subparsers.add_parser("ksweep", help="draft-model speculative decoding: sweep K")
     k.add_argument("--target", default="gpt2-medium")
     k.add_argument("--draft", default="gpt2")
@@ -75,10 +90,104 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     k.set_defaults(func=_run_ksweep)
 
 
-def _progress(total: int):  # noqa: ANN202 - a tqdm bar or a no-op stand-in
+def _register_eval(subparsers: argparse._SubParsersAction) -> None:
+    e = subparsers.add_parser("eval", help="how often the rewrite is right: CanItEdit pass@1 "
+                              "for a model, prompt format and method, with failure causes")
+    e.add_argument("--model", default=None, help="catalog name, folder or hub id "
+                   "(default: the CLI's default model)")
+    e.add_argument("--device", default=DEFAULT_DEVICE, choices=DEVICES)
+    e.add_argument("--dtype", default=DEFAULT_DTYPE, choices=DTYPES)
+    e.add_argument("--method", default=DEFAULT_METHOD,
+                   help="comma-separated methods; speculative:N caps every draft at N tokens "
+                   "(default: %(default)s, greedy's text, faster)")
+    e.add_argument("--draft", help="draft model for the draft-model method")
+    e.add_argument("--prompt-format", default=DEFAULT_PROMPT_FORMAT,
+                   help=f"comma-separated, or all: {', '.join(PROMPT_FORMATS)} "
+                   "(default: %(default)s)")
+    e.add_argument("--instruction", default="descriptive",
+                   help="descriptive, lazy, or both comma-separated (default: %(default)s)")
+    e.add_argument("--limit", type=int, help="first N CanItEdit problems")
+    e.add_argument("--tasks", help="comma-separated problem ids (e.g. 10_csv_parser or 10)")
+    e.add_argument("--selection", choices=SELECTION_MODES, default=WHOLE_FILE,
+                   help="file: rewrite the whole file, no context (the benchmark's setting); "
+                   "changed: rewrite the top-level blocks the reference solution changes, with "
+                   "--context-lines of context each side")
+    e.add_argument("--context-lines", type=int, default=DEFAULT_CONTEXT_LINES,
+                   help="with --selection changed: context lines each side (default: "
+                   "%(default)s)")
+    e.add_argument("--max-new-tokens", type=int,
+                   help="cap on each rewrite (default: about twice the selection)")
+    e.add_argument("--timeout", type=float, default=DEFAULT_TEST_TIMEOUT,
+                   help="seconds for each problem's tests (default: %(default)s)")
+    e.add_argument("--data", type=Path, help="folder with canitedit/")
+    e.add_argument("--out", type=Path, default=Path("eval-out"),
+                   help="folder for rows.csv and summary.md (default: %(default)s)")
+    e.add_argument("--resume", action="store_true", help="skip rows already in the CSV")
+    e.set_defaults(func=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from ..contract import InvalidRequestError
+
+    # Check every option before torch and the model load, not an hour into the run.
+    formats = _parse_list(args.prompt_format, PROMPT_FORMATS, "--prompt-format")
+    kinds = _parse_list(args.instruction, INSTRUCTION_KINDS, "--instruction")
+    if args.context_lines < 0 or args.timeout <= 0 or (
+            args.max_new_tokens is not None and args.max_new_tokens < 1):
+        raise InvalidRequestError("--context-lines must be >= 0, --timeout > 0 and "
+                                  "--max-new-tokens >= 1")
+    from ..loading import load_model
+    from ..methods import parse_method
+    from .eval import EvalSettings, evaluate, open_log
+    from .eval_report import write_eval_report
+    from .run import warm_up
+    from .tasks import find_data_dir, load_canitedit, select
+
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    for method in methods:  # rewrite methods only, refused before the model loads
+        parse_method(method)
+    if any(m.startswith("draft-model") for m in methods) and not args.draft:
+        raise InvalidRequestError("method draft-model needs a draft model (--draft)")
+    data = find_data_dir(args.data)
+    problems = [(kind, task) for kind in kinds
+                for task in select(load_canitedit(data, kind), args.tasks, args.limit)]
+    settings = EvalSettings(methods=methods, prompt_formats=formats, selection=args.selection,
+                            context_lines=args.context_lines,
+                            max_new_tokens=args.max_new_tokens, timeout=args.timeout)
+    log = open_log(args.out / "rows.csv", args.resume)
+    loaded = load_model(args.model or default_model(), args.device, args.dtype)
+    draft = load_model(args.draft, args.device, args.dtype) if args.draft else None
+    warm_up(loaded, methods, draft)
+    with _progress(len(problems) * len(formats) * len(methods), "eval") as bar:
+        evaluate(loaded, problems, settings, log, draft=draft,
+                 on_row=lambda row: (bar.update(1), row and bar.set_postfix_str(
+                     f"{row.task} {row.prompt_format} {row.cause}")))
+    count = len({task.id for _, task in problems})
+    title = (f"**{loaded.name}**, {str(loaded.dtype).split('.')[-1]}, {loaded.device}: "
+             f"{count} CanItEdit problems, tests limited to {args.timeout:g} s each\n")
+    summary = write_eval_report(log.path, args.out, title)
+    print(summary.read_text())
+    print(f"wrote {args.out}/rows.csv and summary.md")
+    return 0
+
+
+def _parse_list(value: str, allowed: tuple[str, ...], option: str) -> list[str]:
+    """A comma-separated option, or "all"; each item must be one of `allowed`."""
+    from ..contract import InvalidRequestError
+
+    items = list(allowed) if value.strip() == "all" else [
+        v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in items if v not in allowed]
+    if bad or not items:
+        raise InvalidRequestError(f"{option} {value!r}: use one or more of "
+                                  f"{', '.join(allowed)}, comma-separated, or all")
+    return list(dict.fromkeys(items))
+
+
+def _progress(total: int, desc: str = "bench"):  # noqa: ANN202 - a tqdm bar or a no-op stand-in
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="bench", unit="row", file=sys.stderr,
+    return tqdm(total=total, desc=desc, unit="row", file=sys.stderr,
                 disable=not sys.stderr.isatty())
 
 

@@ -7,7 +7,9 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
+from ..contract import InvalidRequestError
 from ..loading import LoadedModel
 from ..methods import BENCH_METHODS, HF_PROMPT_LOOKUP, MethodConfig, parse_method
 from ..prompt import build_prompt
@@ -54,17 +56,31 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 
 class CsvLog:
-    """Appends rows as they finish, so an interrupted run can be resumed."""
+    """Appends rows as they finish, so an interrupted run can be resumed.
 
-    def __init__(self, path: Path, resume: bool) -> None:
+    `done` holds the `key` columns of the rows already there (on --resume): (task, method)
+    for the benchmark's Row; `specedit eval` passes its own row type and key.
+    """
+
+    def __init__(self, path: Path, resume: bool, row_type: type = Row,
+                 key: tuple[str, ...] = ("task", "method")) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.done = {(r["task"], r["method"]) for r in read_rows(path)} if resume else set()
+        columns = [fl.name for fl in fields(row_type)]
+        old = read_rows(path) if resume else []
+        if resume and path.exists():
+            with path.open(newline="") as f:
+                header = next(csv.reader(f), [])
+            if header != columns:
+                raise InvalidRequestError(
+                    f"{path} has other columns than this command writes: use another --out "
+                    "or drop --resume")
+        self.done = {tuple(r[k] for k in key) for r in old}
         if not resume or not path.exists():
             with path.open("w", newline="") as f:
-                csv.writer(f).writerow([fl.name for fl in fields(Row)])
+                csv.writer(f).writerow(columns)
 
-    def add(self, row: Row) -> None:
+    def add(self, row: Any) -> None:
         with self.path.open("a", newline="") as f:
             csv.writer(f).writerow(list(asdict(row).values()))
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from .sandbox import run_sandboxed
+
+# CanItEdit words each problem's instruction two ways: in detail, and as a hurried user would.
+INSTRUCTION_KINDS = ("descriptive", "lazy")
 
 WORKED_EXAMPLE_INSTRUCTION = (
     "Rewrite the code and add a single line comment above "
@@ -24,6 +26,7 @@ class Task:
     instruction: str
     language: str
     tests: str | None = None  # CanItEdit asserts, run against the rewritten code
+    reference: str | None = None  # CanItEdit's reference solution (`after`)
     kind: str = "canitedit"
 
     def check(self, text: str, timeout: float = 10.0) -> bool | None:
@@ -45,16 +48,9 @@ def worked_example_is_right(text: str) -> bool:
 
 
 def run_tests(code: str, tests: str, timeout: float) -> bool:
-    """Untrusted code: a separate interpreter, a temp dir, a time limit."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "candidate.py"
-        path.write_text(code + "\n\n" + tests + "\n")
-        try:
-            proc = subprocess.run([sys.executable, str(path)], cwd=tmp, capture_output=True,
-                                  timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return False
-    return proc.returncode == 0
+    """Untrusted code: a separate interpreter, a temp dir, a time limit, no network
+    (engine/bench/sandbox.py; `specedit eval` reads the whole TestOutcome)."""
+    return run_sandboxed(code, tests, timeout).passed
 
 
 def find_data_dir(explicit: Path | None = None) -> Path:
@@ -79,7 +75,7 @@ def load_canitedit(data: Path, instruction: str = "descriptive") -> list[Task]:
             row = json.loads(line)
             tasks.append(Task(id=row["full_name"], code=row["before"],
                               instruction=row[f"instruction_{instruction}"], language="python",
-                              tests=row["tests"]))
+                              tests=row["tests"], reference=row["after"]))
     return tasks
 
 

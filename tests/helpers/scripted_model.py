@@ -52,3 +52,26 @@ class ScriptedModel(torch.nn.Module):
             if 0 <= index < len(self.script):
                 logits[0, j, self.script[index]] = 1.0
         return SimpleNamespace(logits=logits, past_key_values=cache)
+
+
+class PromptScriptedModel(ScriptedModel):
+    """A ScriptedModel for many prompts: the first pass of each rewrite (no cache yet) picks
+    the script of the longest known prompt its input starts with, so one stand-in model can
+    answer each problem of an evaluation in its own way."""
+
+    def __init__(self, scripts: dict[tuple[int, ...], list[int]], vocab_size: int) -> None:
+        super().__init__(0, [], vocab_size)
+        self.scripts = scripts
+        # What LoadedModel.context_length reads.
+        self.config = SimpleNamespace(max_position_embeddings=1 << 20)
+
+    def forward(self, input_ids: torch.Tensor, past_key_values: ScriptedCache | None = None,
+                **kwargs: object) -> SimpleNamespace:
+        if past_key_values is None:
+            ids = tuple(input_ids[0].tolist())
+            known = [p for p in self.scripts if ids[: len(p)] == p]
+            if not known:
+                raise AssertionError("PromptScriptedModel: no script for this prompt")
+            prompt = max(known, key=len)
+            self.prompt_len, self.script = len(prompt), self.scripts[prompt]
+        return super().forward(input_ids, past_key_values, **kwargs)
