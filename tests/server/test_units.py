@@ -13,8 +13,8 @@ import engine
 from lsp_server import cli
 from lsp_server.actions import COMMAND, REWRITE_TITLE, code_actions
 from lsp_server.progress import describe_event
-from lsp_server.rewrites import RewriteRequest
 from lsp_server.settings import METHODS, Settings, parse_settings, section_of
+from lsp_server.wire import RewriteRequest
 from lsp_server.worker import Generated, Loading, Queued
 
 SELECTION = types.Range(start=types.Position(line=1, character=0),
