@@ -9,7 +9,6 @@ field at fault, never a Python exception name.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import sys
@@ -173,20 +172,23 @@ async def test_a_fifo_blocks_nothing(client: LanguageClient, files: dict[str, An
     os.mkfifo(fifo)
     opened = "file:///tmp/specedit-opened/fifo-neighbour.py"
     open_doc(client, opened, SAMPLE)
+    fifo_actions = asyncio.ensure_future(code_actions(client, fifo.as_uri()))
+    fifo_rewrite = asyncio.ensure_future(rewrite_error(client, rewrite_params(fifo.as_uri())))
     try:
-        fifo_actions = asyncio.ensure_future(code_actions(client, fifo.as_uri()))
-        fifo_rewrite = asyncio.ensure_future(
-            rewrite_error(client, rewrite_params(fifo.as_uri())))
         # Answered while the FIFO requests are in flight: the event loop is free.
         assert await asyncio.wait_for(code_actions(client, opened), HANG_GUARD)
         assert await asyncio.wait_for(fifo_actions, HANG_GUARD) == []
         code, message = await asyncio.wait_for(fifo_rewrite, HANG_GUARD)
         assert code == -32803 and "not open in the editor" in message
     finally:
-        # Had the server opened the FIFO for reading, a writer lets it go (EOF), so that a
-        # failure here does not hang the rest of the module.
-        with contextlib.suppress(OSError):
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        # Should the server be reading the FIFO, let it go so that a failure here does not
+        # hang the rest of the module: a writer frees a reader blocked in open(), the unlink
+        # makes later opens fail at once, and closing the writer ends the file.
+        writer = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+        os.unlink(fifo)
+        os.close(writer)
+        for pending in (fifo_actions, fifo_rewrite):
+            pending.cancel()
 
 
 async def test_a_closed_document_is_no_longer_read(client: LanguageClient,
