@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from lsprotocol import types
 
 from .edits import selected_lines
-from .rewrites import RewriteRequest
+from .wire import RewriteRequest
 
 COMMAND = "specedit.rewriteSelection"
 REWRITE_TITLE = "Rewrite selection with instruction…"

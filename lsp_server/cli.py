@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import sys
@@ -13,8 +14,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     transport.add_argument("--stdio", action="store_true",
                            help="talk LSP over stdin/stdout (the default; editors add this flag)")
     transport.add_argument("--tcp", action="store_true",
-                           help="listen on --host/--port instead, for debugging")
-    parser.add_argument("--host", default="127.0.0.1", help="TCP host (default: %(default)s)")
+                           help="listen on --host/--port instead: a single-user debugging "
+                                "aid, loopback only")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="TCP host, a loopback address (default: %(default)s)")
     parser.add_argument("--port", type=int, default=2087, help="TCP port (default: %(default)s)")
     parser.add_argument("--log-level", default=os.environ.get("SPECEDIT_LOG_LEVEL", "WARNING"),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -23,7 +26,27 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clientProcessId", help=argparse.SUPPRESS)
 
 
+def non_loopback_refusal(host: str) -> str | None:
+    """Why `--tcp --host HOST` must not start, or None for a loopback host.
+
+    The TCP transport has no authentication and the server edits whatever documents its
+    client opens: anyone who can connect is that client. So it listens on this machine only.
+    """
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:  # a host name: it could resolve to any interface
+        pass
+    return (f"specedit: error: --tcp listens on a loopback address only (127.0.0.1, ::1 or "
+            f"localhost), not {host!r}: it is an unauthenticated single-user debugging aid")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.tcp and (refusal := non_loopback_refusal(args.host)) is not None:
+        print(refusal, file=sys.stderr)
+        return 2
     logging.basicConfig(stream=sys.stderr, level=args.log_level,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     from .server import create_server

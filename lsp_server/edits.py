@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
 
 from lsprotocol import types
+
+from engine.request import Region, region_of_lines
 
 # LSP ends lines at \n, \r\n or \r only (str.splitlines also splits at \f, \x1c, \u2028...).
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
@@ -36,15 +37,6 @@ def code_units(text: str, encoding: str = types.PositionEncodingKind.Utf16) -> i
     return len(text.encode("utf-16-le")) // 2
 
 
-@dataclass(frozen=True)
-class Region:
-    start_line: int  # first line rewritten
-    end_line: int  # one past the last line rewritten
-    text: str  # those lines, with their line endings
-    context_before: str  # up to `context_lines` lines before, given to the model only
-    context_after: str
-
-
 def selected_lines(selection: types.Range) -> tuple[int, int] | None:
     """[first, last + 1) of the lines a non-empty selection covers, or None when it is empty."""
     start, end = selection.start, selection.end
@@ -55,22 +47,17 @@ def selected_lines(selection: types.Range) -> tuple[int, int] | None:
 
 
 def region_for(source: str, selection: types.Range, context_lines: int) -> Region | None:
-    """The whole lines a selection covers, with context; None if it covers no text."""
+    """The whole lines a selection covers, with context; None if it covers no line.
+
+    Lines are split by LSP's rules; the slicing is engine.request's, as in every front end.
+    """
     span = selected_lines(selection)
     if span is None:
         return None
     lines = split_lines(source)
-    start, end = span[0], min(span[1], len(lines))
-    if start >= end:
+    if span[0] >= min(span[1], len(lines)):
         return None
-    ctx = max(context_lines, 0)
-    return Region(
-        start_line=start,
-        end_line=end,
-        text="".join(lines[start:end]),
-        context_before="".join(lines[max(0, start - ctx):start]),
-        context_after="".join(lines[end:end + ctx]),
-    )
+    return region_of_lines(lines, span[0], span[1], context_lines)
 
 
 def fit_rewrite(region_text: str, rewrite: str) -> str:

@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lsprotocol import types
 
-from engine.contract import ModelNotFoundError, RewriteCancelled, SpecEditError
+from engine.contract import (
+    InvalidRequestError,
+    ModelNotFoundError,
+    RewriteCancelled,
+    SpecEditError,
+)
 
 
 class Refused(Exception):
@@ -39,7 +45,7 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 def describe(exc: BaseException, action: str = "the rewrite") -> Failure:
     """`action` names what failed, for errors that do not say it themselves."""
     detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
-    if isinstance(exc, Refused):
+    if isinstance(exc, Refused | InvalidRequestError):  # the request's fault, not a failure
         return Failure(f"specedit: {exc}", detail, types.MessageType.Warning)
     if isinstance(exc, RewriteCancelled):
         return Failure("specedit: rewrite cancelled; nothing was changed.", str(exc),
@@ -57,3 +63,24 @@ def describe(exc: BaseException, action: str = "the rewrite") -> Failure:
     return Failure(
         f"specedit: {action} failed ({type(exc).__name__}: {exc}); "
         "the server log has the details.", detail, types.MessageType.Error)
+
+
+@dataclass(frozen=True)
+class Reporter:
+    """Tells the user through the editor: `window/showMessage` and `window/logMessage`."""
+
+    show_message: Callable[[types.ShowMessageParams], None]
+    log_message: Callable[[types.LogMessageParams], None]
+
+    def show(self, kind: types.MessageType, message: str) -> None:
+        self.show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def log(self, kind: types.MessageType, message: str) -> None:
+        self.log_message(types.LogMessageParams(type=kind, message=message))
+
+    def report(self, exc: BaseException, action: str = "the rewrite") -> Failure:
+        """One actionable line to showMessage, the details to logMessage."""
+        failure = describe(exc, action)
+        self.log(types.MessageType.Log if failure.cancelled else failure.type, failure.detail)
+        self.show(failure.type, failure.message)
+        return failure

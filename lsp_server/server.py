@@ -1,7 +1,9 @@
 """The language server: one thin handler per LSP feature, calling into plain modules.
 
-Nothing here imports the engine (torch, seconds): the handshake answers at once and the
-engine thread imports and loads the model after `initialized`.
+This module wires the parts together (no other module imports it): the rewrite service gets
+the opened documents, a reporter, the engine worker's submit and the editor's requests as
+narrow collaborators. Nothing here imports the engine (torch, seconds): the handshake
+answers at once and the engine thread imports and loads the model after `initialized`.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ from pygls.lsp.server import LanguageServer
 
 from . import __version__
 from .actions import COMMAND, KIND, code_actions
+from .documents import OpenDocuments
 from .edits import region_for
+from .messages import Reporter
+from .progress import RewriteProgress
 from .protocol import SpecEditProtocol
-from .rewrites import RewriteService, last_rewrite
+from .service import Collaborators, EditorSupport, RewriteService
 from .settings import SECTION, Settings, parse_settings, section_of
-from .worker import EngineWorker, ModelStatus
+from .wire import status_params
+from .worker import EngineStatus, EngineWorker
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +41,22 @@ class SpecEditServer(LanguageServer):
         self.settings = Settings()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.initialized = False  # models load only after the handshake
-        self.worker = EngineWorker(on_status=self.threadsafe(self.on_model_status),
+        self.worker = EngineWorker(on_status=self.threadsafe(self.on_engine_status),
                                    log=self.threadsafe(self.log))
-        self.rewrites = RewriteService(self)
+        # Only what didOpen/didChange sent: never a file the editor did not open.
+        self.documents = OpenDocuments(lambda: self.workspace)
+        self.reporter = Reporter(self.window_show_message, self.window_log_message)
+        self.rewrites = RewriteService(Collaborators(
+            documents=self.documents,
+            reporter=self.reporter,
+            settings=lambda: self.settings,
+            submit=self.worker.submit,
+            start_progress=lambda token: RewriteProgress.start(self, token),
+            apply_edit=self.workspace_apply_edit_async,
+            ask=self.window_show_message_request_async,
+            editor_support=self.editor_support,
+            request_id=lambda: self.protocol.msg_id,
+            on_loop=self.threadsafe))
         self.protocol.on_cancel_request = self.rewrites.cancel_request
 
     def threadsafe(self, fn: Callable[..., Any]) -> Callable[..., None]:
@@ -50,7 +69,14 @@ class SpecEditServer(LanguageServer):
         return call
 
     def log(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
-        self.window_log_message(types.LogMessageParams(type=kind, message=message))
+        self.reporter.log(kind, message)
+
+    def editor_support(self) -> EditorSupport:
+        caps = self.client_capabilities.workspace
+        return EditorSupport(
+            versioned_edits=bool(caps and caps.workspace_edit
+                                 and caps.workspace_edit.document_changes),
+            position_encoding=self.workspace.position_encoding or "utf-16")
 
     def apply_settings(self, raw: Any) -> None:
         """Take a client's settings; a different model, device or dtype reloads the model."""
@@ -60,8 +86,7 @@ class SpecEditServer(LanguageServer):
         previous = self.settings
         self.settings, problems = parse_settings(section, previous)
         for problem in problems:
-            self.window_show_message(types.ShowMessageParams(
-                type=types.MessageType.Warning, message=f"specedit: {problem}"))
+            self.reporter.show(types.MessageType.Warning, f"specedit: {problem}")
         self.log(f"settings: {self.settings}")
         if self.settings.model_spec != previous.model_spec and self.initialized:
             self.worker.preload(self.settings.model_spec)
@@ -84,15 +109,10 @@ class SpecEditServer(LanguageServer):
         if pulled is not None:
             self.apply_settings(pulled)
 
-    def on_model_status(self, status: ModelStatus) -> None:
-        params: dict[str, Any] = {"state": status.state, "model": status.model}
-        if status.message:
-            params["message"] = status.message
-        if status.result is not None:
-            params["lastRewrite"] = last_rewrite(status.result)
-        self.protocol.notify(STATUS, params)
+    def on_engine_status(self, status: EngineStatus) -> None:
+        self.protocol.notify(STATUS, status_params(status))
         if status.error is not None:  # a background load failed: no request will tell
-            self.rewrites.report(status.error, "loading the model")
+            self.reporter.report(status.error, "loading the model")
         elif status.state in ("loading", "ready") and status.message:
             self.log(f"{status.model}: {status.message}")
 
@@ -129,11 +149,12 @@ def on_did_change_configuration(ls: SpecEditServer,
 
 def on_code_action(ls: SpecEditServer,
                    params: types.CodeActionParams) -> list[types.CodeAction | types.Command]:
-    doc = ls.workspace.get_text_document(params.text_document.uri)
-    try:
-        region = region_for(doc.source, params.range, 0)
-    except OSError:
+    # A document the editor did not open gets none, without a look at the disk: whether
+    # actions are offered must not tell whether a path exists.
+    doc = ls.documents.opened(params.text_document.uri)
+    if doc is None:
         return []
+    region = region_for(doc.text, params.range, 0)
     if region is None or not region.text.strip():
         return []
     return code_actions(doc.uri, params.range, doc.version, ls.settings.presets,

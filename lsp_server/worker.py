@@ -56,8 +56,11 @@ JobEvent = Queued | Loading | Started | Generated
 
 
 @dataclass(frozen=True)
-class ModelStatus:
-    """For `specedit/status`: state is loading, ready, error or busy."""
+class EngineStatus:
+    """What the engine thread is doing, for `specedit/status`: loading, ready, error or busy.
+
+    (Not engine.catalog.ModelStatus, which says whether a catalog model is downloaded.)
+    """
 
     state: str
     model: str
@@ -110,7 +113,7 @@ def _default_rewrite(loaded: Any, job: RewriteJob, on_progress: Callable[[Any], 
 class EngineWorker:
     def __init__(
         self,
-        on_status: Callable[[ModelStatus], None] = lambda status: None,
+        on_status: Callable[[EngineStatus], None] = lambda status: None,
         log: Callable[[str], None] = logger.info,
         load: Callable[[ModelSpec, Callable[[str], None]], Any] = _default_load,
         run: Callable[[Any, RewriteJob, Callable[[Any], None]], Any] = _default_rewrite,
@@ -204,17 +207,17 @@ class EngineWorker:
         self._unload()
         if job is not None:
             job.on_event(Loading(spec.model))
-        self._on_status(ModelStatus("loading", spec.model, f"loading {spec.model}"))
+        self._on_status(EngineStatus("loading", spec.model, f"loading {spec.model}"))
         started = time.perf_counter()
         try:
             loaded = self._load(spec, self._log)
         except BaseException as exc:
-            self._on_status(ModelStatus("error", spec.model, str(exc) or type(exc).__name__,
+            self._on_status(EngineStatus("error", spec.model, str(exc) or type(exc).__name__,
                                         error=exc if job is None else None))
             raise
         self._loaded, self._loaded_spec = loaded, spec
         where = getattr(loaded, "device", None)
-        self._on_status(ModelStatus(
+        self._on_status(EngineStatus(
             "ready", spec.model,
             f"loaded in {time.perf_counter() - started:.1f} s" + (f" on {where}" if where else "")))
         return loaded
@@ -239,7 +242,7 @@ class EngineWorker:
             loaded = self._model(job.spec, job)
             if job.cancelled.is_set():
                 raise RewriteCancelled()
-            self._on_status(ModelStatus("busy", job.spec.model, "rewriting"))
+            self._on_status(EngineStatus("busy", job.spec.model, "rewriting"))
             job.on_event(Started(job.spec.model))
             last = 0.0
 
@@ -257,7 +260,7 @@ class EngineWorker:
         else:
             job.future.set_result(result)
         if self._loaded is not None:
-            self._on_status(ModelStatus("ready", job.spec.model, None, result))
+            self._on_status(EngineStatus("ready", job.spec.model, None, result))
 
     def _recover(self, exc: BaseException) -> None:
         """After out-of-memory, give the allocator its cache back so the next request can run."""

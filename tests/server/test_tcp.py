@@ -1,4 +1,4 @@
-"""`--tcp` for debugging, and a handshake that does not wait for the model."""
+"""`--tcp` for debugging (loopback only), and a handshake that does not wait for the model."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+from lsp_server import cli
 from lsp_server.actions import COMMAND
 
 
@@ -74,3 +75,22 @@ def test_tcp_server_answers_the_handshake_before_any_model_loads(tmp_path):
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_tcp_refuses_a_non_loopback_host_in_one_line():
+    """No authentication on the socket: listening beyond this machine would hand any
+    connecting host the editor's documents and edits."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "lsp_server", "--tcp", "--host", "0.0.0.0", "--port",
+         str(free_port())], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    (line,) = proc.stderr.splitlines()
+    assert "loopback" in line and "'0.0.0.0'" in line
+
+
+def test_only_loopback_hosts_may_listen():
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
+        assert cli.non_loopback_refusal(host) is None, host
+    for host in ("0.0.0.0", "::", "192.168.1.10", "example.com", ""):
+        assert cli.non_loopback_refusal(host) is not None, host

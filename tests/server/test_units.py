@@ -12,9 +12,10 @@ from pytest_lsp import client_capabilities
 import engine
 from lsp_server import cli
 from lsp_server.actions import COMMAND, REWRITE_TITLE, code_actions
+from lsp_server.messages import Refused
 from lsp_server.progress import describe_event
-from lsp_server.rewrites import RewriteRequest
 from lsp_server.settings import METHODS, Settings, parse_settings, section_of
+from lsp_server.wire import RewriteRequest
 from lsp_server.worker import Generated, Loading, Queued
 
 SELECTION = types.Range(start=types.Position(line=1, character=0),
@@ -79,9 +80,27 @@ def test_clients_without_literals_get_commands():
 def test_request_round_trips_through_the_wire():
     request = RewriteRequest("file:///a.py", SELECTION, "Add docstrings", 7)
     assert RewriteRequest.from_wire(request.to_wire()) == request
+    with_token = RewriteRequest("file:///a.py", SELECTION, "x", None, "token-1")
+    assert RewriteRequest.from_wire(with_token.to_wire()) == with_token
     wire = {"textDocument": {"uri": "file:///a.py"}, "range": request.to_wire()["range"],
             "instruction": "  "}
     assert RewriteRequest.from_wire(wire).instruction is None
+
+
+@pytest.mark.parametrize(("raw", "field"), [
+    ({"textDocument": "file:///a.py", "range": {}}, "textDocument"),
+    ({"textDocument": None, "range": {}}, "textDocument"),
+    ({"uri": ["file:///a.py"], "range": {}}, "uri"),
+    ({"uri": "file:///a.py"}, "range"),
+    ({"uri": "file:///a.py", "range": {"start": 1}}, "range"),
+    ({"uri": "file:///a.py", "range": {"start": {"line": 0, "character": 0},
+                                       "end": {"line": 1, "character": 0}},
+      "workDoneToken": {"a": 1}}, "workDoneToken"),
+    ("file:///a.py", "object"),
+])
+def test_malformed_requests_are_refused_naming_the_field(raw, field):
+    with pytest.raises(Refused, match=field):
+        RewriteRequest.from_wire(raw)
 
 
 # -- progress text ----------------------------------------------------------------------------

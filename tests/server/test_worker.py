@@ -10,7 +10,7 @@ import pytest
 
 import engine
 from lsp_server.settings import ModelSpec
-from lsp_server.worker import EngineWorker, Generated, Loading, ModelStatus, Queued, RewriteJob
+from lsp_server.worker import EngineStatus, EngineWorker, Generated, Loading, Queued, RewriteJob
 
 A = ModelSpec("model-a", "cpu", "float32")
 B = ModelSpec("model-b", "cpu", "float32")
@@ -23,7 +23,7 @@ class FakeEngine:
         self.loads: list[ModelSpec] = []
         self.started: list[str] = []
         self.gates: dict[str, threading.Event] = {}
-        self.statuses: list[ModelStatus] = []
+        self.statuses: list[EngineStatus] = []
 
     def load(self, spec: ModelSpec, log: Any) -> Any:
         self.loads.append(spec)
