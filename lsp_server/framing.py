@@ -77,6 +77,10 @@ class FrameParser:
             if len(buffer) > self.max_header or (buffer and not _looks_like_header(buffer)):
                 return self._resync("bytes that are not a message header")
             return None
+        glued = _CONTENT_LENGTH.search(buffer, 0, end.start())
+        if glued is not None and glued.start() > 0 and buffer[glued.start() - 1] != ord("\n"):
+            # Junk glued to the front of a real header ("xxxContent-Length: 5").
+            return self._resync("bytes that are not a message header")
         fields = {}
         for line in re.split(rb"\r?\n", bytes(buffer[:end.start()])):
             match = _HEADER_LINE.fullmatch(line)

@@ -7,8 +7,9 @@
   -32602 for params that do not fit the method. (pygls raises those inside `json.loads`'
   object hook, where the id is unknown, and answers nothing.)
 - `shutdown` cancels in-flight requests over a copy of pygls' table (pygls iterates the
-  table while the cancellations' callbacks remove entries from it), and `exit` stops the
-  transport instead of calling sys.exit from a callback.
+  table while the cancellations' callbacks remove entries from it), a cancelled step of a
+  generator handler cancels its request, and `exit` stops the transport instead of calling
+  sys.exit from a callback.
 - Writes to a closed or broken output are dropped: pygls reports a failed write with
   window/showMessage, a write that fails again, recursively.
 - Documents follow LSP's line rules (see documents.py).
@@ -158,6 +159,18 @@ class SpecEditProtocol(LanguageServerProtocol):
         super()._handle_cancel_notification(msg_id)
         if self.on_cancel_request is not None:
             self.on_cancel_request(msg_id)
+
+    def _run_generator(self, future: Any, *, gen: Any, result_future: Any) -> None:
+        # pygls calls future.result() on the step that just finished; for a cancelled one
+        # (the command's task, cancelled by exit or shutdown) that raises CancelledError out
+        # of an event-loop callback, logged as a traceback, and the request is never
+        # answered. A cancelled step cancels the request.
+        if future is not None and future.cancelled():
+            gen.close()
+            if not result_future.done():
+                result_future.cancel()
+            return
+        super()._run_generator(future, gen=gen, result_future=result_future)
 
     # -- writing --------------------------------------------------------------------------
 
