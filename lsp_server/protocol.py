@@ -118,6 +118,9 @@ class SpecEditProtocol(LanguageServerProtocol):
             self._refuse(data, answerable, INVALID_REQUEST,
                          "the message is neither a request, a notification nor a response")
             return
+        if "method" in data and "params" not in data:
+            # JSON-RPC lets params be omitted; pygls' generic message types require the field.
+            data = {**data, "params": None}
         try:
             message = self.structure_message(data)
         except Exception as exc:  # pygls raises JsonRpcInvalidParams or an internal error
