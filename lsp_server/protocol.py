@@ -139,7 +139,9 @@ class SpecEditProtocol(LanguageServerProtocol):
         elif "method" in data:  # a notification: nobody to answer
             logger.warning("ignored a notification: %s", message)
         else:
-            self.send_error(data.get("id") if answerable else None, code, message)
+            # Not a request: answering with its id could land on the client's own request
+            # of the same id, so the error goes out with id null.
+            self.send_error(None, code, message)
 
     def _bad_structure(self, data: dict[str, Any], answerable: bool, exc: Exception) -> None:
         method = data.get("method")
