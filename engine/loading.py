@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,16 +114,28 @@ def _known_catalog_names() -> list[str]:
     return sorted(catalog.CATALOG)
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
+# The whole reachability check: name lookup included, which socket timeouts do not cover
+# (a black-holed DNS server stalls getaddrinfo for tens of seconds).
+HUB_CHECK_TIMEOUT_SECONDS = 5.0
+
+
+def _hub_reachable(timeout: float = HUB_CHECK_TIMEOUT_SECONDS) -> bool:
     """One quick connection attempt, so an offline machine fails at once, not after retries."""
     if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
         return False
     host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
-    try:
-        socket.create_connection((host or "huggingface.co", 443), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
+    reached = threading.Event()
+
+    def attempt() -> None:
+        try:
+            socket.create_connection((host or "huggingface.co", 443), timeout=timeout).close()
+        except OSError:
+            return
+        reached.set()
+
+    # A daemon thread: a lookup that never returns is abandoned, not waited for.
+    threading.Thread(target=attempt, name="specedit-hub-check", daemon=True).start()
+    return reached.wait(timeout)
 
 
 def _from_hub(spec: str, dtype: torch.dtype) -> tuple[Any, Any]:

@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import signal
 import sys
 
 
@@ -50,21 +51,33 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(stream=sys.stderr, level=args.log_level,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     from .server import create_server
+    from .transport import serve_stdio, serve_tcp
 
+    # An editor that stops the server with SIGTERM gets the same prompt end, children included.
+    signal.signal(signal.SIGTERM, lambda signum, frame: _exit(128 + signum))
     server = create_server()
     if args.tcp:
-        server.start_tcp(args.host, args.port)
-        return 0
-    # stdout carries the protocol: anything else printing there (a library's print) would
-    # corrupt it, so the protocol keeps the real stdout and the rest goes to stderr.
-    protocol_out = sys.stdout.buffer
-    sys.stdout = sys.stderr
-    server.start_io(sys.stdin.buffer, protocol_out)
-    # The client said exit (or went away). Skip the interpreter's teardown: garbage-collecting
-    # torch and transformers takes seconds that editors spend waiting for the process to end.
-    # LSP asks for exit code 1 when `exit` came without `shutdown`.
+        code = serve_tcp(server, args.host, args.port)
+    else:
+        # stdout carries the protocol: anything else printing there (a library's print)
+        # would corrupt it, so the protocol keeps the real stdout and the rest goes to stderr.
+        protocol_out = sys.stdout.buffer
+        sys.stdout = sys.stderr
+        code = serve_stdio(server, sys.stdin.buffer, protocol_out)
+    # The client said exit (or went away); LSP asks for 1 when `exit` came without `shutdown`.
+    _exit(code)
+    return code
+
+
+def _exit(code: int) -> None:
+    """End the process now. Child processes (a model pull's `pip download`) go with us. The
+    interpreter's teardown is skipped: garbage-collecting torch and transformers takes
+    seconds that editors spend waiting for the process to end."""
+    from engine.children import kill_children
+
+    kill_children()
     sys.stderr.flush()
-    os._exit(0 if server.protocol._shutdown else 1)
+    os._exit(code)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

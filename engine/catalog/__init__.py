@@ -147,6 +147,12 @@ def _remove_leftovers(models: Path, name: str, dtype: str) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
+# How long a pull waits for another process's pull of the same model: about one pull's worth
+# of downloads. A lock held longer belongs to a stuck process; waiting on it forever would
+# leave the caller (the language server) with no model and no error.
+LOCK_TIMEOUT_SECONDS = 30 * 60
+
+
 def _locked(root: Path, name: str, log: Callable[[str], None]) -> FileLock:
     """The held per-model lock; waits (saying so) while another process pulls the model."""
     from filelock import FileLock, Timeout
@@ -157,7 +163,13 @@ def _locked(root: Path, name: str, log: Callable[[str], None]) -> FileLock:
         lock.acquire(timeout=0)
     except Timeout:
         log(f"another pull of {name} is running; waiting for it to finish")
-        lock.acquire()
+        try:
+            lock.acquire(timeout=LOCK_TIMEOUT_SECONDS)
+        except Timeout:
+            raise CatalogError(
+                f"another process has held the pull lock of {name} for over "
+                f"{LOCK_TIMEOUT_SECONDS} s ({lock.lock_file}); stop that pull or delete the "
+                "lock file, then pull again") from None
     return lock
 
 

