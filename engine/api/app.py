@@ -335,7 +335,7 @@ async def _next_event(job: Job, service: Service, request: Request) -> Any:
     while True:
         try:
             return await asyncio.wait_for(job.events.get(), timeout=0.25)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not TimeoutError: Python 3.10 tells them apart
             if await request.is_disconnected():
                 service.jobs.cancel(job)
                 raise ApiError(499, "the client went away", code="cancelled") from None
@@ -353,7 +353,10 @@ async def _stream(job: Job, service: Service, meta: dict[str, Any],
     def chunk(delta: Delta, finish: str | None = None) -> bytes:
         body = ChatCompletionChunk(**meta, choices=[ChunkChoice(delta=delta,
                                                                 finish_reason=finish)])
-        return _sse(body.model_dump(exclude_none=False))
+        data = body.model_dump()
+        # As OpenAI's chunks: a delta names only what it carries.
+        data["choices"][0]["delta"] = delta.model_dump(exclude_none=True)
+        return _sse(data)
 
     try:
         yield chunk(Delta(role="assistant", content=""))

@@ -10,6 +10,7 @@ before its next forward pass (decoding loops poll `should_stop` before every pas
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -48,7 +49,9 @@ class Job:
 
     def emit(self, event: Any) -> None:
         """Hand an event to the request's coroutine (called from the engine thread)."""
-        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+        # RuntimeError: the event loop has closed (the server is shutting down); no one waits.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self.events.put_nowait, event)
 
 
 @dataclass
