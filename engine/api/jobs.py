@@ -72,7 +72,7 @@ class JobQueue:
         self._lock = threading.Lock()
         self._waiting = 0
         self.running: Job | None = None
-        self.completed = 0
+        self.completed = 0  # jobs ended: finished, failed, cancelled or skipped
         self.last_cancel: CancelRecord | None = None
         self._thread = threading.Thread(target=self._serve, name="specedit-engine", daemon=True)
         self._thread.start()
@@ -114,6 +114,7 @@ class JobQueue:
                 self._waiting -= 1
             if job.cancelled.is_set():
                 self.last_cancel = CancelRecord(0, started=False)
+                self.completed += 1
                 job.emit(Failed(RewriteCancelled()))
                 continue
             job.started = True
