@@ -243,6 +243,11 @@ def test_bad_requests_get_openai_errors(api_server: ApiServer, client: openai.Op
     assert bad.value.body["param"] == "temperature"
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model=api_server.model, messages=MESSAGES, n=2)
+    picture = [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}]}]
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model=api_server.model, messages=picture)
+    assert "only text" in bad.value.message and bad.value.body["param"] == "messages[0].content"
     with pytest.raises(openai.NotFoundError) as missing:
         client.chat.completions.create(model="no-such-model", messages=MESSAGES)
     assert missing.value.code == "model_not_found"
