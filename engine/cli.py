@@ -25,7 +25,8 @@ from .contract import (
 
 # Subcommands that live in their own modules; each module has `register(subparsers)` and
 # imports no torch until its command runs (`specedit serve` must answer the handshake fast).
-_SUBCOMMAND_MODULES = ("engine.catalog.cli", "engine.bench.cli", "lsp_server.cli")
+_SUBCOMMAND_MODULES = (
+    "engine.catalog.cli", "engine.bench.cli", "lsp_server.cli", "engine.api.cli")
 
 
 def parse_lines(spec: str | None, total: int) -> tuple[int, int]:

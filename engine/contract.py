@@ -47,6 +47,15 @@ DEFAULT_CONTEXT_LINES = 20
 DEFAULT_MAX_NEW_TOKENS: int | None = None
 DEFAULT_PRESETS = ("Add docstrings", "Add type hints", "Add comments explaining the code")
 
+# `specedit api`, the OpenAI-compatible server. Loopback unless told otherwise: any other
+# address needs an API key (the server refuses to start without one).
+DEFAULT_API_HOST = "127.0.0.1"
+DEFAULT_API_PORT = 8000
+# Requests that may wait behind the running one; one more gets 429 at once.
+DEFAULT_API_MAX_QUEUE = 8
+# Largest request body accepted (413 above it): far more than any context holds as text.
+DEFAULT_API_MAX_BODY_BYTES = 4 * 1024 * 1024
+
 
 def default_model() -> str:
     """SPECEDIT_MODEL when set (and not blank), else the built-in default."""

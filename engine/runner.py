@@ -57,12 +57,20 @@ class ModelRunner:
         self.cache = None
         self.cached = []
 
-    @torch.inference_mode()
     def predict(self, sequence: Sequence[int], draft: Sequence[int] = ()) -> list[int]:
         """Return the argmax after `sequence` and after each token of `draft`.
 
         The result has len(draft) + 1 ids: result[i] is the model's choice following
         sequence + draft[:i]. One forward pass, whatever the lengths.
+        """
+        return self.logits(sequence, draft).argmax(dim=-1).tolist()
+
+    @torch.inference_mode()
+    def logits(self, sequence: Sequence[int], draft: Sequence[int] = ()) -> torch.Tensor:
+        """The next-token logits after `sequence` and after each token of `draft`.
+
+        A (len(draft) + 1, vocab) tensor, row i following sequence + draft[:i]; one forward
+        pass. Sampling needs the whole distribution where greedy needs only its argmax.
         """
         if not sequence:
             raise ValueError("predict needs at least one token of context")
@@ -83,5 +91,4 @@ class ModelRunner:
         self.cached = list(sequence[:keep]) + new
         self.forward_passes += 1
         self.tokens_fed += len(new)
-        logits = out.logits[0, -(len(draft) + 1) :, :]
-        return logits.argmax(dim=-1).tolist()
+        return out.logits[0, -(len(draft) + 1) :, :]
