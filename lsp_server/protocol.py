@@ -12,7 +12,7 @@
   sys.exit from a callback.
 - Writes to a closed or broken output are dropped: pygls reports a failed write with
   window/showMessage, a write that fails again, recursively.
-- Documents follow LSP's line rules (see documents.py).
+- Documents follow LSP's line rules (see document_sync.py).
 """
 
 from __future__ import annotations
