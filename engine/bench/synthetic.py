@@ -1,4 +1,5 @@
-"""Synthetic tasks for machines where real weights cannot go (such as a lent GPU).
+"""Synthetic tasks for machines where real weights cannot go (such as a GPU machine
+without access to the model hub).
 
 A random-weight model of a real shape writes its own greedy continuation of a prompt: that
 is the "rewrite". The "original" is that text with edits applied (a line inserted, a line

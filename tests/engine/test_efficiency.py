@@ -1,7 +1,7 @@
 """Forward-pass counts of speculative edits (never times: the machines are shared and noisy).
 
 The scripted model's greedy output is chosen by the test, so the pass count for a known
-edit can be bounded exactly as the issue states it.
+edit can be bounded exactly (at most the edit's new tokens + a small constant per hunk).
 """
 
 from __future__ import annotations

@@ -29,9 +29,11 @@ export interface ServerSettings {
  * and as the answer to `workspace/configuration` for section `specedit`.
  *
  * Every server key is sent with its value (package.json gives each one the server's default),
- * so that resetting a setting resets it on the server too: the server keeps its current value
- * for a key that is absent or null. Values of the wrong type, and an empty model, are left out
- * (the server keeps what it has); the client-only keys (`pythonPath`, `trace`) are never sent.
+ * so what the user sees in VS Code's settings is what the server uses. The server takes the
+ * section as the whole truth: a key that is absent or null takes the server's default (for
+ * `model`, SPECEDIT_MODEL in the server's environment, else the built-in default). Values of
+ * the wrong type, and an empty model, are left out, so the server uses its default for them;
+ * the client-only keys (`pythonPath`, `trace`) are never sent.
  */
 export function serverSettings(get: (key: ServerSettingKey) => unknown): ServerSettings {
   const out: ServerSettings = {};
