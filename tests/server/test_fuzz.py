@@ -140,8 +140,10 @@ class Fuzzer:
                 {"jsonrpc": "2.0", "id": msg_id, "method": 5},
                 {"jsonrpc": "2.0", "id": msg_id, "method": "textDocument/codeAction",
                  "params": "text"},
-                {"jsonrpc": "2.0", "id": msg_id},
+                {"jsonrpc": "2.0", "id": msg_id},  # no method: answered with id null
             ])
+            if "method" not in message:
+                return Input(kind, frame(message), null_error=True)
             return Input(kind, frame(message), msg_id=msg_id)
         if kind == "params":
             msg_id = self.request_id()
