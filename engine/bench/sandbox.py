@@ -109,7 +109,12 @@ def run_sandboxed(code: str, tests: str, timeout: float) -> TestOutcome:
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):  # its own session: children too
                 os.killpg(proc.pid, signal.SIGKILL)
-            _, err = proc.communicate()
+            try:
+                _, err = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:  # a child left the group and holds stderr open
+                proc.stderr.close()  # type: ignore[union-attr]
+                proc.wait()
+                err = b""
             timed_out = True
         seconds = time.perf_counter() - started
     stderr = err.decode("utf-8", "replace")[-STDERR_TAIL:]
