@@ -211,6 +211,7 @@ class Service:
             "running": self.jobs.running is not None,
             "waiting": self.jobs.waiting,
             "completed": self.jobs.completed,
+            "cancels": self.jobs.cancels,
             "forward_passes": self.runner.forward_passes,
             "last_cancel": None if last is None else {
                 "passes_after_cancel": last.passes_after_cancel, "started": last.started},

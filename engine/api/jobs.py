@@ -73,6 +73,7 @@ class JobQueue:
         self._waiting = 0
         self.running: Job | None = None
         self.completed = 0  # jobs ended: finished, failed, cancelled or skipped
+        self.cancels = 0  # cancel requests taken (a hang-up, noticed by polling)
         self.last_cancel: CancelRecord | None = None
         self._thread = threading.Thread(target=self._serve, name="specedit-engine", daemon=True)
         self._thread.start()
@@ -101,6 +102,7 @@ class JobQueue:
             return
         job.passes_at_cancel = self.pass_count()
         job.cancelled.set()
+        self.cancels += 1
 
     def close(self) -> None:
         self._queue.put(None)

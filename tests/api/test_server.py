@@ -304,6 +304,10 @@ def test_a_waiting_request_that_hangs_up_never_starts(api_server: ApiServer,
                                          "max_tokens": 2, "temperature": 0})
         api_server.wait_for(lambda h: h["waiting"] == 1, "the request to queue")
         sock.close()
+        # The server notices a hang-up by polling: end the running job only once the waiting
+        # one is known to be cancelled, else it may start first on a busy machine.
+        api_server.wait_for(lambda h: h["cancels"] > before["cancels"],
+                            "the hang-up to be noticed")
     finally:
         running.close()
     health = api_server.wait_for(
