@@ -237,6 +237,13 @@ export class ReviewController implements vscode.Disposable {
     const original = splitLines(document.getText(new vscode.Range(first, 0, endPos.line, endPos.character)));
     const session = new Session(document, first, original, this);
     this.session = session;
+    // The selection would hide the red and green lines under its own highlight.
+    for (const editor of vscode.window.visibleTextEditors) {
+      if (editor.document === document && !editor.selection.isEmpty) {
+        const at = new vscode.Position(first, 0);
+        editor.selection = new vscode.Selection(at, at);
+      }
+    }
     this.hold.hold(session.uri);
     void vscode.commands.executeCommand('setContext', STREAMING_CONTEXT, true);
     this.showItem(session);

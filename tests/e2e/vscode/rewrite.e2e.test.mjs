@@ -259,6 +259,13 @@ function lens(page, title) {
   return page.locator('.codelens-decoration a').filter({ hasText: title }).first();
 }
 
+/** Waits until `n` hunks show their own Accept lens (stale lenses are gone). */
+async function waitForLenses(page, n) {
+  const accepts = page.locator('.codelens-decoration a').filter({ hasText: /^Accept$/ });
+  await waitFor(async () => (await accepts.count()) === n, `${n} Accept lens(es)`, 15_000);
+  await sleep(300);
+}
+
 /** Saves the active editor and returns the file's text on disk. */
 async function save(page, name) {
   await page.keyboard.press('Control+S');
@@ -338,7 +345,7 @@ test('review of two hunks: accept one, reject the other; undo; Reject All', asyn
   await enterInstruction(page, REVIEWED.instruction);
   await waitForReview(page, /rewriting/, 60_000);
   await lens(page, 'Cancel').waitFor({ state: 'visible', timeout: 10_000 });
-  await sleep(3_000); // some of the output is in
+  await sleep(500); // some of the output is in (the whole rewrite takes a few seconds)
   await screenshot(page, ARTIFACTS, 'r1-review-mid-stream.png');
   const review = await waitForReview(page, /2 pending/, 180_000);
   log(`review: ${review}`);
@@ -346,8 +353,10 @@ test('review of two hunks: accept one, reject the other; undo; Reject All', asyn
   await screenshot(page, ARTIFACTS, 'r2-review-two-hunks.png');
   assert.equal(diskText(REVIEW_FILE), REVIEW_ORIGINAL);
 
+  await waitForLenses(page, 2);
   await lens(page, /^Accept$/).click(); // the first hunk
   await waitForReview(page, /1 pending/, 15_000);
+  await waitForLenses(page, 1); // VS Code asks for the lenses again a moment after an edit
   await screenshot(page, ARTIFACTS, 'r3-review-one-hunk-accepted.png');
   await lens(page, /^Reject$/).click(); // the second (and last) hunk
   await waitFor(async () => (await reviewLabel(page)) === '', 'the review to end', 15_000);
