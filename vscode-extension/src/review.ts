@@ -22,7 +22,7 @@ import {
 } from './ids';
 import { splitLines } from './lineDiff';
 import type { Messages } from './messages';
-import { applyToRegion, lineReplacement, type PlainTextEdit, ReviewModel } from './reviewModel';
+import { applyToRegion, lineReplacement, type PlainTextEdit, regionAfterChanges, ReviewModel } from './reviewModel';
 import { formatSpeedup, formatTokensPerSecond } from './status';
 import { SyncHold } from './syncHold';
 import { firstLine } from './text';
@@ -465,17 +465,16 @@ export class ReviewController implements vscode.Disposable {
     if (!session || e.document !== session.document || this.ownEdits > 0 || e.contentChanges.length === 0) {
       return;
     }
-    const regionEnd = session.startLine + session.shown.length;
-    let shift = 0;
-    for (const c of e.contentChanges) {
-      if (c.range.end.line < session.startLine) {
-        shift += (c.text.match(/\r\n|\r|\n/g)?.length ?? 0) - (c.range.end.line - c.range.start.line);
-      } else if (c.range.start.line < regionEnd) {
-        void this.drop('the document was edited inside the rewritten lines');
-        return;
-      }
+    const moved = regionAfterChanges(
+      session.startLine,
+      session.shown.length,
+      e.contentChanges.map((c) => ({ startLine: c.range.start.line, endLine: c.range.end.line, text: c.text })),
+    );
+    if (moved === 'inside') {
+      void this.drop('the document was edited inside the rewritten lines');
+      return;
     }
-    session.startLine += shift;
+    session.startLine = moved;
     this.decorate(session);
     this.lensesChanged.fire();
   }

@@ -232,3 +232,27 @@ export function applyToRegion(region: readonly string[], startLine: number, edit
   }
   return text;
 }
+
+/** A document change as far as the review cares: the lines it replaced and its new text. */
+export interface LineChange {
+  startLine: number;
+  endLine: number;
+  text: string;
+}
+
+/**
+ * How the user's own edits during a review affect the region (lines [start, start + length)):
+ * edits wholly above it move it by the lines they add or remove, edits below leave it alone,
+ * and any edit that touches it ends the review (`inside`).
+ */
+export function regionAfterChanges(start: number, length: number, changes: readonly LineChange[]): number | 'inside' {
+  let shift = 0;
+  for (const c of changes) {
+    if (c.endLine < start) {
+      shift += (c.text.match(/\r\n|\r|\n/g)?.length ?? 0) - (c.endLine - c.startLine);
+    } else if (c.startLine < start + length) {
+      return 'inside';
+    }
+  }
+  return start + shift;
+}

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { diffLines, splitLines } from '../lineDiff';
-import { applyToRegion, lineReplacement, ReviewModel } from '../reviewModel';
+import { applyToRegion, lineReplacement, regionAfterChanges, ReviewModel } from '../reviewModel';
 import { SyncHold } from '../syncHold';
 
 const ORIGINAL = ['def check(value):\n', '    value = int(value)\n', '    return None\n', '    print(value)\n'];
@@ -161,4 +161,14 @@ void test('SyncHold: held changes go out in order on release, then pass straight
   assert.deepEqual(sent, ['1', '2']);
   assert.equal(hold.isHeld('u'), false);
   assert.equal(hold.offer('u', send('3')), false);
+});
+
+void test('typing during a review: above moves the region, below leaves it, inside ends the review', () => {
+  // region: lines 10..13
+  assert.equal(regionAfterChanges(10, 4, [{ startLine: 2, endLine: 2, text: 'x\ny\n' }]), 12);
+  assert.equal(regionAfterChanges(10, 4, [{ startLine: 2, endLine: 5, text: '' }]), 7);
+  assert.equal(regionAfterChanges(10, 4, [{ startLine: 14, endLine: 20, text: 'z' }]), 10);
+  assert.equal(regionAfterChanges(10, 4, [{ startLine: 13, endLine: 13, text: 'z' }]), 'inside');
+  assert.equal(regionAfterChanges(10, 4, [{ startLine: 9, endLine: 10, text: '' }]), 'inside');
+  assert.equal(regionAfterChanges(10, 4, [{ startLine: 10, endLine: 10, text: '#' }]), 'inside');
 });
