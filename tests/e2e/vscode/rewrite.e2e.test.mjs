@@ -464,7 +464,11 @@ test('a Python without the server: one message with the install command', async 
   // A virtual environment without the package (and without the other Python's site-packages).
   const venv = path.join(ctx.tmp, 'venv-without-server');
   await run(ctx.python, ['-m', 'venv', '--without-pip', venv]);
-  const python = path.join(venv, 'bin', 'python');
+  // A PYTHONPATH in the test's environment (a checkout tried ahead of the installed package)
+  // reaches this Python through code-server and would put the server's modules on its path:
+  // run it without one.
+  const python = path.join(ctx.tmp, 'python-without-server');
+  fs.writeFileSync(python, `#!/bin/sh\nunset PYTHONPATH\nexec '${path.join(venv, 'bin', 'python')}' "$@"\n`, { mode: 0o755 });
 
   await setSetting(page, 'specedit.pythonPath', python, FILE_NAME, { scope: 'Remote' });
   const label = await waitForStatus(page, /^Speculative Edits: not running/, 60_000);
