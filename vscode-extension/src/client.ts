@@ -17,6 +17,7 @@ import { configuredPythonPath, readServerSettings } from './config';
 import { CLIENT_ID, CLIENT_NAME, STATUS_NOTIFICATION } from './ids';
 import { Messages, startFailure } from './messages';
 import { middleware } from './middleware';
+import { ReviewController } from './review';
 import { NotificationProgress } from './progress';
 import { displayPython, probeServer, type ProbeResult, type PythonCommand, resolvePython } from './python';
 import { killIfAlive, ServerProcess } from './serverProcess';
@@ -40,6 +41,7 @@ class QuietLanguageClient extends LanguageClient {
 
 export class SpecEditClient implements vscode.Disposable {
   readonly messages: Messages;
+  readonly review: ReviewController;
   private client: LanguageClient | undefined;
   private server: ServerProcess | undefined;
   private progress: NotificationProgress | undefined;
@@ -55,6 +57,7 @@ export class SpecEditClient implements vscode.Disposable {
     this.traceOutput = vscode.window.createOutputChannel(`${CLIENT_NAME} Trace`);
     this.statusBar = new StatusBar();
     this.messages = new Messages(this.output, () => this.restart());
+    this.review = new ReviewController(this.output, this.messages);
   }
 
   showLog(): void {
@@ -146,7 +149,13 @@ export class SpecEditClient implements vscode.Disposable {
       traceOutputChannel: this.traceOutput,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
       initializationOptions: readServerSettings(),
-      middleware: middleware({ state: this.context.globalState, output: this.output, messages: this.messages }),
+      middleware: middleware({
+        state: this.context.globalState,
+        output: this.output,
+        messages: this.messages,
+        review: this.review,
+        client: () => (this.client === client && client.state === State.Running ? client : undefined),
+      }),
       initializationFailedHandler: (error: unknown) => {
         this.output.error(`Initialization failed: ${String(error)}`);
         return false;
@@ -243,6 +252,7 @@ export class SpecEditClient implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.review.dispose();
     this.statusBar.dispose();
     this.traceOutput.dispose();
     this.output.dispose();

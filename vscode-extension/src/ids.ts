@@ -14,12 +14,34 @@ export const INTERACTIVE_REWRITE_COMMAND = 'specedit.rewriteSelectionInteractive
 export const SHOW_LOG_COMMAND = 'specedit.showLog';
 export const RESTART_SERVER_COMMAND = 'specedit.restartServer';
 export const CLEAR_RECENT_COMMAND = 'specedit.clearRecentInstructions';
+/** The review's commands (review.ts). */
+export const ACCEPT_ALL_COMMAND = 'specedit.acceptAll';
+export const REJECT_ALL_COMMAND = 'specedit.rejectAll';
+export const ACCEPT_HUNK_COMMAND = 'specedit.acceptChange';
+export const REJECT_HUNK_COMMAND = 'specedit.rejectChange';
+export const CANCEL_REWRITE_COMMAND = 'specedit.cancelRewrite';
 export const EXTENSION_COMMANDS = [
   INTERACTIVE_REWRITE_COMMAND,
   SHOW_LOG_COMMAND,
   RESTART_SERVER_COMMAND,
   CLEAR_RECENT_COMMAND,
+  ACCEPT_ALL_COMMAND,
+  REJECT_ALL_COMMAND,
+  ACCEPT_HUNK_COMMAND,
+  REJECT_HUNK_COMMAND,
+  CANCEL_REWRITE_COMMAND,
 ] as const;
+
+/** Context keys (package.json's `when` clauses): a review waits for decisions / is streaming. */
+export const REVIEWING_CONTEXT = 'specedit.reviewing';
+export const STREAMING_CONTEXT = 'specedit.rewriting';
+
+/** The client-only setting that picks review (`inline`) or direct apply (`off`). */
+export const REVIEW_SETTING = 'review';
+export type ReviewMode = 'inline' | 'off';
+
+/** Request provided by the server: the rewrite as an edit, applied by the client. */
+export const REWRITE_REQUEST = 'specedit/rewrite';
 
 /** Server → client notification with the model's state and the last rewrite's speed. */
 export const STATUS_NOTIFICATION = 'specedit/status';

@@ -2,14 +2,19 @@
 // from the server.
 //   - `workspace/executeCommand specedit.rewriteSelection` (from the light bulb or from the
 //     extension's own command) gets the user's instruction if it has none;
+//     With `specedit.review` = `inline` (the default) the rewrite then runs as a review
+//     (review.ts) instead of the server's command, which would apply it at once;
+//   - `textDocument/didChange` is held back for a document whose rewrite is running
+//     (syncHold.ts), so that the review's live edits do not make the server refuse it;
 //   - `workspace/configuration` for section `specedit` is answered with the same object that
 //     `initializationOptions` and `didChangeConfiguration` carry.
 import * as vscode from 'vscode';
-import type { Middleware } from 'vscode-languageclient/node';
-import { readServerSettings } from './config';
+import type { LanguageClient, Middleware } from 'vscode-languageclient/node';
+import { readServerSettings, reviewMode } from './config';
 import { SERVER_REWRITE_COMMAND, SETTINGS_SECTION } from './ids';
 import { askForInstruction } from './instruction';
 import type { Messages } from './messages';
+import { isCancellation, type RewriteArgs, type ReviewController } from './review';
 import { firstLine } from './text';
 
 export interface MiddlewareContext {
@@ -17,6 +22,9 @@ export interface MiddlewareContext {
   state: vscode.Memento;
   output: vscode.LogOutputChannel;
   messages: Messages;
+  review: ReviewController;
+  /** The running client (for the review's own request). */
+  client: () => LanguageClient | undefined;
 }
 
 export function middleware(ctx: MiddlewareContext): Middleware {
@@ -36,6 +44,17 @@ export function middleware(ctx: MiddlewareContext): Middleware {
         }
         instruction = asked;
       }
+      const client = ctx.client();
+      if (reviewMode() === 'inline' && client !== undefined) {
+        try {
+          await ctx.review.run(client, { ...base, instruction } as unknown as RewriteArgs);
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          ctx.output.error(`Review failed: ${message}`);
+          void ctx.messages.showError(`Speculative Edits: the rewrite failed: ${firstLine(message)}`, ['Show Log']);
+        }
+        return undefined;
+      }
       try {
         const rest: unknown[] = args.slice(1);
         return (await next(command, [{ ...base, instruction }, ...rest])) as unknown;
@@ -50,6 +69,10 @@ export function middleware(ctx: MiddlewareContext): Middleware {
         return undefined;
       }
     },
+    didChange: (event, next) => {
+      const uri = event.document.uri.toString();
+      return ctx.review.hold.offer(uri, () => next(event)) ? Promise.resolve() : next(event);
+    },
     workspace: {
       configuration: async (params, token, next) => {
         const result = await next(params, token);
@@ -62,12 +85,4 @@ export function middleware(ctx: MiddlewareContext): Middleware {
       },
     },
   };
-}
-
-/** A request the user (or the server) cancelled: vscode-languageclient throws CancellationError. */
-function isCancellation(error: unknown): boolean {
-  return (
-    error instanceof vscode.CancellationError ||
-    (error instanceof Error && (error.name === 'Canceled' || error.name === 'LSPCancellationError'))
-  );
 }

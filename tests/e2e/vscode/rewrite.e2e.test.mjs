@@ -2,12 +2,17 @@
 // by a headless Chromium through playwright-core.
 //
 //   1. light-bulb path: select lines 1-2, open the code-action menu, pick "Rewrite selection
-//      with instruction…", type an instruction, wait for the edit, save; the file on disk must
-//      equal what the engine's CLI produces for the same lines, instruction and model.
-//   2. cancel path: raise maxNewTokens (a settings change the server must receive), select
+//      with instruction…", type an instruction; the rewrite shows up for review (specedit.review
+//      is `inline` by default); Accept All (its keybinding), save: the file on disk must equal
+//      what the engine's CLI produces for the same lines, instruction and model. One undo
+//      then restores the original.
+//   2. review of a rewrite with two hunks (the test model repeats one known line, see
+//      make_model.py): screenshots mid-stream and in review; accept the first hunk, reject the
+//      second: exactly that mix; one undo: the original; again, Reject All: the original.
+//   3. cancel path: raise maxNewTokens (a settings change the server must receive), select
 //      other lines, run the palette command, type an instruction, press Cancel on the progress
-//      notification; the server must have been told (window/workDoneProgress/cancel) and
-//      nothing may change, in the editor or on disk.
+//      notification, and once more with the review's Cancel lens; the server must have been
+//      told (window/workDoneProgress/cancel, $/cancelRequest) and nothing may change on disk.
 //   3. no server: point specedit.pythonPath at a Python without the package; exactly one
 //      message must say so, with the pip command that installs it.
 //
@@ -63,9 +68,15 @@ const ORIGINAL = [
   '',
 ].join('\n');
 const REWRITE = { first: 1, last: 2, instruction: 'Add a docstring to the function' };
+// A second file for the review of two hunks: the model writes REPEATED_LINE over and over
+// (make_model.py), so lines 2-4 become three copies of it: line 3 stays, 2 and 4 change.
+const REVIEW_FILE = 'review.py';
+const REVIEW_ORIGINAL = 'def check(value):\n    value = int(value)\n    return None\n    print(value)\n';
+const REPEATED_LINE = '    return None\n';
+const REVIEWED = { first: 2, last: 4, instruction: 'Return early', file: REVIEW_FILE, original: REVIEW_ORIGINAL };
 const CANCELLED = { first: 5, last: 9, instruction: 'Use the built-in sum instead of the loop' };
-// Phase 1 is kept short; phase 2 must run long enough to be cancelled mid-way.
-const SHORT_MAX_NEW_TOKENS = 24;
+// Phases 1-2 are kept short (3 lines of 7 tokens); phase 3 must run long enough to be cancelled mid-way.
+const SHORT_MAX_NEW_TOKENS = 21;
 const LONG_MAX_NEW_TOKENS = 2000;
 
 const ctx = {};
@@ -112,10 +123,10 @@ function lines(text) {
 }
 
 /** What the engine's CLI makes of `lines first..last` of the original file (deterministic greedy). */
-async function expectedRewrite({ first, last, instruction }, maxNewTokens) {
+async function expectedRewrite({ first, last, instruction, file: name = FILE_NAME, original = ORIGINAL }, maxNewTokens) {
   const dir = fs.mkdtempSync(path.join(ctx.tmp, 'cli-'));
-  const file = path.join(dir, FILE_NAME);
-  fs.writeFileSync(file, ORIGINAL);
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, original);
   const { stdout } = await run(ctx.python, [
     '-m', 'engine.cli', 'rewrite', file,
     '--lines', `${first}-${last}`,
@@ -129,7 +140,7 @@ async function expectedRewrite({ first, last, instruction }, maxNewTokens) {
     '--json',
   ], { cwd: REPO, timeout: 300_000 });
   const result = JSON.parse(stdout);
-  const all = lines(ORIGINAL);
+  const all = lines(original);
   const region = all.slice(first - 1, last).join('');
   // What the server does with the model's text before editing: a rewrite of whole lines keeps
   // the region's final line ending (else the next line would be glued on). The editor then
@@ -163,6 +174,7 @@ before(async () => {
   ctx.serverLog = path.join(ctx.tmp, 'code-server.log');
   fs.mkdirSync(ctx.workspace);
   fs.writeFileSync(path.join(ctx.workspace, FILE_NAME), ORIGINAL);
+  fs.writeFileSync(path.join(ctx.workspace, REVIEW_FILE), REVIEW_ORIGINAL);
   log(`temp folder ${ctx.tmp}`);
 
   const py = process.env.SPECEDIT_E2E_PYTHON || 'python3';
@@ -176,6 +188,8 @@ before(async () => {
   // The expected texts come from the CLI; compute them while code-server starts.
   ctx.expected = expectedRewrite(REWRITE, SHORT_MAX_NEW_TOKENS);
   ctx.expected.catch(() => {}); // awaited (and reported) by the test
+  ctx.expectedReview = ctx.expected.then(() => expectedRewrite(REVIEWED, SHORT_MAX_NEW_TOKENS));
+  ctx.expectedReview.catch(() => {});
 
   writeUserSettings();
   const dirs = { userDataDir: ctx.userDataDir, extensionsDir: ctx.extensionsDir, configFile: ctx.configFile };
@@ -224,8 +238,39 @@ function extensionLog() {
   return readLogs(path.join(ctx.userDataDir, 'logs'), /Speculative Edits/);
 }
 
-function diskText() {
-  return fs.readFileSync(path.join(ctx.workspace, FILE_NAME), 'utf8');
+function diskText(name = FILE_NAME) {
+  return fs.readFileSync(path.join(ctx.workspace, name), 'utf8');
+}
+
+/** The review's status-bar item ("Speculative Edits review: …"), or '' when there is none. */
+async function reviewLabel(page) {
+  const item = page.locator('.statusbar [aria-label^="Speculative Edits review:"]').first();
+  return (await item.getAttribute('aria-label', { timeout: 1_000 }).catch(() => null)) ?? '';
+}
+
+async function waitForReview(page, re, timeoutMs) {
+  let label = '';
+  await waitFor(async () => re.test((label = await reviewLabel(page))), `the review to show ${re}`, timeoutMs);
+  return label;
+}
+
+/** A CodeLens over the editor, by its exact title. */
+function lens(page, title) {
+  return page.locator('.codelens-decoration a').filter({ hasText: title }).first();
+}
+
+/** Waits until `n` hunks show their own Accept lens (stale lenses are gone). */
+async function waitForLenses(page, n) {
+  const accepts = page.locator('.codelens-decoration a').filter({ hasText: /^Accept$/ });
+  await waitFor(async () => (await accepts.count()) === n, `${n} Accept lens(es)`, 15_000);
+  await sleep(300);
+}
+
+/** Saves the active editor and returns the file's text on disk. */
+async function save(page, name) {
+  await page.keyboard.press('Control+S');
+  await waitFor(async () => !(await isDirty(page, name)), `the save of ${name}`, 15_000);
+  return diskText(name);
 }
 
 test('rewrite from the light-bulb menu: the saved file is the engine\'s rewrite', async () => {
@@ -255,14 +300,18 @@ test('rewrite from the light-bulb menu: the saved file is the engine\'s rewrite'
 
   await enterInstruction(page, REWRITE.instruction);
   const t0 = Date.now();
-  await waitFor(() => isDirty(page, FILE_NAME), 'the edit to arrive', 180_000);
+  const review = await waitForReview(page, /pending/, 180_000);
   const label = await waitForStatus(page, /^Speculative Edits: ready; last rewrite/, 60_000);
-  log(`edit applied after ${Date.now() - t0} ms; status: ${label}`);
-  await screenshot(page, ARTIFACTS, '03-rewritten.png');
+  log(`review after ${Date.now() - t0} ms: ${review}; status: ${label}`);
+  assert.match(review, /tok\/s/, 'the review shows no stats');
+  await lens(page, 'Accept All').waitFor({ state: 'visible', timeout: 10_000 });
+  await screenshot(page, ARTIFACTS, '03-review.png');
+  assert.equal(diskText(), ORIGINAL, 'something was saved before it was accepted');
 
-  await page.keyboard.press('Control+S');
-  await waitFor(async () => !(await isDirty(page, FILE_NAME)), 'the save', 15_000);
-  const saved = diskText();
+  await page.keyboard.press('Control+Alt+Y'); // Accept All
+  await waitFor(async () => (await reviewLabel(page)) === '', 'the review to end', 15_000);
+  await screenshot(page, ARTIFACTS, '03b-accepted.png');
+  const saved = await save(page, FILE_NAME);
   const expected = await ctx.expected;
 
   const before = lines(ORIGINAL);
@@ -278,6 +327,57 @@ test('rewrite from the light-bulb menu: the saved file is the engine\'s rewrite'
   // and it is exactly the engine's (greedy, deterministic) rewrite
   assert.equal(saved, expected.file, 'the saved file differs from the CLI rewrite');
   log(`saved file has ${got.length} lines; rewritten region: ${JSON.stringify(region).slice(0, 200)}`);
+
+  // One undo takes back the whole review (its edits are one undo group).
+  await page.keyboard.press('Control+Z');
+  assert.equal(await save(page, FILE_NAME), ORIGINAL, 'one undo after Accept All did not restore the original');
+});
+
+test('review of two hunks: accept one, reject the other; undo; Reject All', async () => {
+  const page = ctx.page;
+  const expected = await ctx.expectedReview;
+  // The test model's output is known (make_model.py): the CLI agrees, so the hunks are too.
+  assert.equal(expected.text, REPEATED_LINE.repeat(3), 'the test model did not write what make_model.py says');
+  await openFile(page, REVIEW_FILE);
+
+  await selectLines(page, REVIEWED.first, REVIEWED.last);
+  await runCommand(page, 'Speculative Edits: Rewrite Selection with Instruction');
+  await enterInstruction(page, REVIEWED.instruction);
+  await waitForReview(page, /rewriting/, 60_000);
+  await lens(page, 'Cancel').waitFor({ state: 'visible', timeout: 10_000 });
+  await sleep(500); // some of the output is in (the whole rewrite takes a few seconds)
+  await screenshot(page, ARTIFACTS, 'r1-review-mid-stream.png');
+  const review = await waitForReview(page, /2 pending/, 180_000);
+  log(`review: ${review}`);
+  await lens(page, 'Accept All').waitFor({ state: 'visible', timeout: 10_000 });
+  await screenshot(page, ARTIFACTS, 'r2-review-two-hunks.png');
+  assert.equal(diskText(REVIEW_FILE), REVIEW_ORIGINAL);
+
+  await waitForLenses(page, 2);
+  await lens(page, /^Accept$/).click(); // the first hunk
+  await waitForReview(page, /1 pending/, 15_000);
+  await waitForLenses(page, 1); // VS Code asks for the lenses again a moment after an edit
+  await screenshot(page, ARTIFACTS, 'r3-review-one-hunk-accepted.png');
+  await lens(page, /^Reject$/).click(); // the second (and last) hunk
+  await waitFor(async () => (await reviewLabel(page)) === '', 'the review to end', 15_000);
+  // hunk 1 (line 2 removed) accepted, hunk 2 (line 4 -> two copies of line 3) rejected
+  assert.equal(await save(page, REVIEW_FILE), 'def check(value):\n    return None\n    print(value)\n',
+    'accepting the first hunk and rejecting the second did not give that mix');
+
+  await page.keyboard.press('Control+Z');
+  assert.equal(await save(page, REVIEW_FILE), REVIEW_ORIGINAL, 'one undo after the review did not restore the original');
+
+  // Again, and Reject All: the original, exactly.
+  await selectLines(page, REVIEWED.first, REVIEWED.last);
+  await runCommand(page, 'Speculative Edits: Rewrite Selection with Instruction');
+  await enterInstruction(page, REVIEWED.instruction);
+  await waitForReview(page, /2 pending/, 180_000);
+  await page.keyboard.press('Control+Alt+N'); // Reject All
+  await waitFor(async () => (await reviewLabel(page)) === '', 'the review to end', 15_000);
+  await page.keyboard.press('Control+S');
+  await sleep(1_000);
+  assert.equal(diskText(REVIEW_FILE), REVIEW_ORIGINAL, 'Reject All did not leave the original');
+  await openFile(page, FILE_NAME);
 });
 
 test('cancel from the progress notification: nothing changes', async () => {
@@ -327,11 +427,33 @@ test('cancel from the progress notification: nothing changes', async () => {
   await sleep(2_000); // an edit arriving late would show up here
   await screenshot(page, ARTIFACTS, '06-after-cancel.png');
 
-  assert.equal(await isDirty(page, FILE_NAME), false, 'the editor was changed by a cancelled rewrite');
   assert.equal(diskText(), before, 'the file changed on disk');
+  // (the review may have shown part of the rewrite meanwhile: the editor's text is what counts)
+  assert.equal(await save(page, FILE_NAME), before, 'the editor was changed by a cancelled rewrite');
   await waitFor(
     () => readLogs(path.join(ctx.userDataDir, 'logs'), /Speculative Edits Trace/).includes('window/workDoneProgress/cancel'),
     'window/workDoneProgress/cancel in the trace',
+    10_000,
+  );
+
+  // Once more, with the review's own Cancel lens: $/cancelRequest for the request.
+  await selectLines(page, CANCELLED.first, CANCELLED.last);
+  await runCommand(page, 'Speculative Edits: Rewrite Selection with Instruction');
+  await enterInstruction(page, CANCELLED.instruction);
+  await waitForReview(page, /rewriting/, 60_000);
+  await waitForStatus(page, /^Speculative Edits: rewriting/, 30_000);
+  await sleep(2_000); // let it get going
+  await screenshot(page, ARTIFACTS, '06b-review-before-cancel.png');
+  await lens(page, 'Cancel').click();
+  await waitFor(async () => (await reviewLabel(page)) === '', 'the review to end', 30_000);
+  const again = await waitForStatus(page, /^Speculative Edits: ready/, 60_000);
+  log(`cancelled from the lens; status: ${again}`);
+  await sleep(1_000);
+  await screenshot(page, ARTIFACTS, '06c-after-lens-cancel.png');
+  assert.equal(await save(page, FILE_NAME), before, 'the editor was changed by a cancelled review');
+  await waitFor(
+    () => readLogs(path.join(ctx.userDataDir, 'logs'), /Speculative Edits Trace/).includes('$/cancelRequest'),
+    '$/cancelRequest in the trace',
     10_000,
   );
   assert.notEqual(await statusLabel(page), '', 'status item vanished');
@@ -342,7 +464,11 @@ test('a Python without the server: one message with the install command', async 
   // A virtual environment without the package (and without the other Python's site-packages).
   const venv = path.join(ctx.tmp, 'venv-without-server');
   await run(ctx.python, ['-m', 'venv', '--without-pip', venv]);
-  const python = path.join(venv, 'bin', 'python');
+  // A PYTHONPATH in the test's environment (a checkout tried ahead of the installed package)
+  // reaches this Python through code-server and would put the server's modules on its path:
+  // run it without one.
+  const python = path.join(ctx.tmp, 'python-without-server');
+  fs.writeFileSync(python, `#!/bin/sh\nunset PYTHONPATH\nexec '${path.join(venv, 'bin', 'python')}' "$@"\n`, { mode: 0o755 });
 
   await setSetting(page, 'specedit.pythonPath', python, FILE_NAME, { scope: 'Remote' });
   const label = await waitForStatus(page, /^Speculative Edits: not running/, 60_000);

@@ -3,14 +3,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { EXTENSION_COMMANDS, SETTINGS_SECTION } from '../ids';
+import { ACCEPT_ALL_COMMAND, EXTENSION_COMMANDS, REJECT_ALL_COMMAND, REVIEW_SETTING, SETTINGS_SECTION } from '../ids';
 import { SERVER_SETTING_KEYS } from '../settings';
 import { firstLine, lastLine } from '../text';
 
 interface Manifest {
   contributes: {
     commands: { command: string }[];
-    configuration: { properties: Record<string, unknown> };
+    configuration: { properties: Record<string, { default?: unknown; enum?: unknown[] }> };
+    keybindings: { command: string; key: string; mac?: string; when?: string }[];
   };
 }
 
@@ -39,4 +40,19 @@ void test('firstLine skips blank lines and cuts long ones', () => {
 void test('lastLine is the last non-empty line, trimmed, or undefined', () => {
   assert.equal(lastLine('Traceback:\n  File "x"\nValueError: bad\n\n'), 'ValueError: bad');
   assert.equal(lastLine(' \n'), undefined);
+});
+
+void test('specedit.review is a client-only setting, inline by default', () => {
+  const review = manifest.contributes.configuration.properties[`${SETTINGS_SECTION}.${REVIEW_SETTING}`];
+  assert.equal(review?.default, 'inline');
+  assert.deepEqual(review.enum, ['inline', 'off']);
+  assert.ok(!(SERVER_SETTING_KEYS as readonly string[]).includes(REVIEW_SETTING), 'review must not be sent to the server');
+});
+
+void test('Accept All and Reject All have keybindings, only while a review is on', () => {
+  for (const command of [ACCEPT_ALL_COMMAND, REJECT_ALL_COMMAND]) {
+    const binding = manifest.contributes.keybindings.find((k) => k.command === command);
+    assert.ok(binding, `${command} has no keybinding`);
+    assert.match(binding.when ?? '', /specedit\.reviewing/);
+  }
 });
