@@ -70,10 +70,12 @@ def _register_rewrite(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lines", help="START-END, 1-based and inclusive (default: whole file)")
     add_model_options(p)
     p.add_argument("--method", default=DEFAULT_METHOD, metavar="METHOD",
-                   help=f"one of {', '.join(METHODS)} (default: %(default)s); speculative:N caps "
-                   "every draft at N tokens (a cap of 32-64 wastes less on CPUs where bf16 is "
-                   "emulated); draft-model:K drafts K tokens per pass instead of an adaptive K")
-    p.add_argument("--draft", help="draft model for --method draft-model")
+                   help=f"one of {', '.join(METHODS)} (default: %(default)s, which sizes "
+                   "each draft from what a pass costs on this device and dtype); speculative:N "
+                   "caps every draft at N tokens instead (for experiments); draft-model:K drafts "
+                   "K tokens per pass instead of an adaptive K")
+    p.add_argument("--draft", help="draft model for --method draft-model; with speculative, "
+                   "it drafts where the rewrite leaves the original code (hybrid)")
     p.add_argument("--max-new-tokens", type=int)
     p.add_argument("--context-lines", type=int, default=DEFAULT_CONTEXT_LINES,
                    help="lines on each side of the selection given to the model as context "

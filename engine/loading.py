@@ -7,14 +7,17 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import torch
 
 from .contract import ModelNotFoundError, SpecEditError
+
+if TYPE_CHECKING:
+    from .draft_length import PassCostCurve
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -28,6 +31,8 @@ class LoadedModel:
     path: str  # where the weights came from
     device: torch.device
     dtype: torch.dtype
+    # What a pass costs against the tokens it verifies (cost_curve.pass_cost fills it once).
+    pass_cost: PassCostCurve | None = field(default=None, repr=False, compare=False)
 
     @property
     def context_length(self) -> int | None:

@@ -6,6 +6,11 @@ a cap (`speculative:N`: every draft at most N tokens; `draft-model:K`: K draft t
 verification instead of the adaptive schedule). `build_proposer` turns the parsed
 `MethodConfig` into the proposer the verifying loop runs, for the rewrite API, the benchmark,
 the synthetic mode and the K study alike.
+
+`speculative` with no cap sizes its drafts from the pass-cost curve (draft_length.py): the
+default, the best policy measured. `speculative:N` is a fixed cap, kept for experiments.
+`speculative` given a draft model is the hybrid (hybrid.py): the draft model proposes where
+the output has left the original.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .contract import METHODS, InvalidRequestError
+from .draft_length import DraftLengthPolicy, PassCostCurve
 from .proposers import OriginalCodeProposer, OriginalDraftSettings, PromptLookupProposer, Proposer
 
 if TYPE_CHECKING:
@@ -33,7 +39,8 @@ _CAPPED = {"speculative": "every draft at most N tokens",
 class MethodConfig:
     """One decoding method, as parsed from its text spelling.
 
-    max_draft: speculative only; cap on every draft, the first included (None: no cap).
+    max_draft: speculative only; cap on every draft, the first included (None: drafts sized
+        from the pass-cost curve).
     draft_k: draft-model only; draft tokens per verification (None: adaptive, as
         transformers' heuristic schedule).
     """
@@ -51,6 +58,11 @@ class MethodConfig:
     @property
     def needs_draft_model(self) -> bool:
         return self.name == "draft-model"
+
+    @property
+    def uses_pass_cost(self) -> bool:
+        """Whether drafts are sized from the pass-cost curve (which may need measuring)."""
+        return self.name == "speculative" and self.max_draft is None
 
     def original_draft_settings(self) -> OriginalDraftSettings | None:
         """How OriginalCodeProposer drafts under this method (None: its defaults)."""
@@ -100,19 +112,34 @@ def check_draft_model(config: MethodConfig, draft_given: bool, how: str = "draft
 def build_proposer(config: MethodConfig, *, prompt: Sequence[int], original: Sequence[int] = (),
                    lookup: Sequence[int] | None = None, stop_ids: frozenset[int] = frozenset(),
                    target: LoadedModel | None = None,
-                   draft: LoadedModel | None = None) -> Proposer | None:
+                   draft: LoadedModel | None = None,
+                   cost: PassCostCurve | None = None) -> Proposer | None:
     """The proposer for `config`; None for greedy (one token per pass, nothing proposed).
 
     prompt: the token ids the target is given (a draft model decodes from them too).
     original: the code being rewritten, in tokens (what speculative edits drafts from).
     lookup: what prompt lookup searches besides the output so far (default: the prompt,
         which holds the original code in a real rewrite).
-    target, draft: the two models of draft-model decoding (their tokenizers must match).
+    target, draft: the two models of draft-model decoding (their tokenizers must match);
+        with speculative, a draft model makes the hybrid proposer.
+    cost: the target's pass-cost curve; uncapped speculative drafts are sized from it
+        (None: every trusted draft runs to the end of the original).
     """
     if config.name == "greedy":
         return None
     if config.name == "speculative":
-        return OriginalCodeProposer(original, config.original_draft_settings())
+        policy = DraftLengthPolicy(cost) if cost is not None and config.uses_pass_cost else None
+        proposer = OriginalCodeProposer(original, config.original_draft_settings(), policy)
+        if draft is None:
+            return proposer
+        if target is None:
+            raise ValueError("hybrid decoding needs the target model to check tokenizers")
+        from .draft_model import AdaptiveK, DraftModelProposer
+        from .hybrid import HybridProposer
+
+        drafter = DraftModelProposer.for_models(draft, target, prompt, AdaptiveK(),
+                                                stop_ids=stop_ids)
+        return HybridProposer(proposer, drafter)
     if config.name == "prompt-lookup":
         return PromptLookupProposer(prompt if lookup is None else lookup)
     if config.name == "draft-model":

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from .draft_length import DraftLengthPolicy
+
 
 class Proposer(Protocol):
     def propose(self, output: Sequence[int], max_tokens: int) -> list[int]:
@@ -68,11 +70,17 @@ class OriginalCodeProposer:
     the longest suffix that occurs with its continuation at or after the pointer wins, the
     nearest such occurrence first, so a later copy of a repeated line is never skipped in
     favour of an earlier one. Only when nothing fits ahead is an earlier copy used.
+
+    With a `policy` (draft_length.py), every draft is cut to the length the pass-cost curve
+    and the acceptance seen so far make worth verifying, trusted drafts (the first, and each
+    after a strong match) and weak ones each judged by their own acceptance.
     """
 
-    def __init__(self, original: Sequence[int], settings: OriginalDraftSettings | None = None):
+    def __init__(self, original: Sequence[int], settings: OriginalDraftSettings | None = None,
+                 policy: DraftLengthPolicy | None = None) -> None:
         self.original = list(original)
         self.settings = settings or OriginalDraftSettings()
+        self.policy = policy
         self.pointer = 0
         self._proposal_start = 0
         self._weak_len = self.settings.weak_draft
@@ -83,6 +91,15 @@ class OriginalCodeProposer:
         for n in range(1, self.settings.max_match + 1):
             for end in range(n, len(self.original) + 1):
                 self._index.setdefault(tuple(self.original[end - n : end]), []).append(end)
+
+    def _policy(self) -> DraftLengthPolicy:
+        assert self.policy is not None
+        return self.policy if self._strong else self.policy.weak
+
+    @property
+    def trusted(self) -> bool:
+        """Whether the last proposal came from a trusted match (the first draft is)."""
+        return self._strong
 
     @property
     def covered(self) -> float:
@@ -108,7 +125,8 @@ class OriginalCodeProposer:
 
     def propose(self, output: Sequence[int], max_tokens: int) -> list[int]:
         s = self.settings
-        if self._first or not output:
+        first = self._first or not output
+        if first:
             start, length = self.pointer, s.first_draft
             self._first = False
             self._strong = True
@@ -125,6 +143,8 @@ class OriginalCodeProposer:
         if length is None:
             length = len(self.original) - start
         length = min(length, max_tokens, len(self.original) - start)
+        if self.policy is not None:
+            length = self._policy().choose(length, first=first)
         if length <= 0:
             return []
         self._proposal_start = start
@@ -133,6 +153,8 @@ class OriginalCodeProposer:
     def feedback(self, proposed: int, accepted: int) -> None:
         if proposed == 0:
             return
+        if self.policy is not None:
+            self._policy().record(proposed, accepted)
         # Accepted tokens confirm where the output is in the original, unless the match was
         # weak and only a token or two agreed by chance. On a rejection the model's own token
         # replaced original[pointer], which may be an insertion, so the pointer stays there.

@@ -12,6 +12,7 @@ from .contract import (
     PromptTooLongError,
     default_max_new_tokens,
 )
+from .cost_curve import pass_cost
 from .decoding import (
     DecodeResult,
     DecodeStats,
@@ -158,6 +159,9 @@ def rewrite(
 
     `method` is a name from `engine.METHODS` or its capped spelling (`speculative:N`), or a
     parsed `MethodConfig`; draft-model needs `draft`, a smaller model of the same family.
+    `speculative` given `draft` is the hybrid: the draft model proposes where the output has
+    left the original code. Uncapped `speculative` sizes its drafts from the model's
+    pass-cost curve, measured on first use (SPECEDIT_PASS_COST overrides it).
     """
     config = as_method(method)
     check_draft_model(config, draft is not None)
@@ -165,9 +169,12 @@ def rewrite(
                                context_before=context_before, context_after=context_after,
                                max_new_tokens=max_new_tokens, prompt_format=prompt_format)
     prompt = prepared.prompt
+    # Measured once per model (cached on `loaded`), and only where drafts are sized from it.
+    cost = pass_cost(loaded) if config.uses_pass_cost else None
     runner = ModelRunner(loaded.model)
     proposer = build_proposer(config, prompt=prompt.prompt_ids, original=prompt.draft_ids,
-                              stop_ids=prompt.stop.stop_tokens.ids, target=loaded, draft=draft)
+                              stop_ids=prompt.stop.stop_tokens.ids, target=loaded, draft=draft,
+                              cost=cost)
     if proposer is None:
         result = greedy_reference(runner, prompt.prompt_ids, prompt.stop,
                                   prepared.max_new_tokens, on_progress=on_progress,

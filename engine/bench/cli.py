@@ -60,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
     c = subparsers.add_parser("passcost", help="time one forward pass against the tokens it "
-                              "verifies (explains the speed-ups on this device and dtype)")
+                              "verifies (explains the speed-ups on this device and dtype), and "
+                              "print the curve speculative sizes its drafts from")
     c.add_argument("--model", default=None, help="catalog name, folder or hub id")
     c.add_argument("--synthetic", action="store_true", help="random-weight qwen2 of --size")
     c.add_argument("--size", default="0.5b", choices=["tiny", "0.5b", "1.5b", "7b"])
@@ -275,7 +276,8 @@ def _run_synthetic(args: argparse.Namespace, methods: list[str], log) -> str:  #
 
 def _run_passcost(args: argparse.Namespace) -> int:
     from ..contract import InvalidRequestError
-    from .pass_cost import measure_pass_costs, pass_cost_markdown
+    from ..cost_curve import model_pass_cost, pass_cost
+    from .pass_cost import draft_lengths_markdown, measure_pass_costs, pass_cost_markdown
 
     try:
         sizes = sorted({int(v) for v in args.sizes.split(",")})
@@ -286,15 +288,18 @@ def _run_passcost(args: argparse.Namespace) -> int:
     if args.synthetic:
         model, _, dtype, where = _synthetic_model("qwen2", args)
         name = f"synthetic-qwen2-{args.size} (random weights)"
+        curve = model_pass_cost(model)
     else:
         from ..loading import load_model
 
         loaded = load_model(args.model or default_model(), args.device, args.dtype)
         model, dtype, name, where = loaded.model, loaded.dtype, loaded.name, str(loaded.device)
+        curve = pass_cost(loaded)  # what `speculative` sizes its drafts from
     costs = measure_pass_costs(model, context=args.context, sizes=sizes, repeats=args.repeats)
     title = (f"**{name}**, {str(dtype).split('.')[-1]}, {where}: one pass after "
              f"{args.context} cached tokens (median of {args.repeats})")
-    text = pass_cost_markdown(costs, title, args.prompt_tokens, args.output_tokens)
+    text = (pass_cost_markdown(costs, title, args.prompt_tokens, args.output_tokens) + "\n"
+            + draft_lengths_markdown(curve))
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,51 +9,11 @@ runner the decoder uses, so the benchmark's speed-ups can be explained from numb
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from ..cost_curve import PassCost, fit_curve, measure_pass_costs
+from ..draft_length import AcceptancePrior, DraftLengthPolicy, PassCostCurve
 
-import torch
-
-from ..runner import ModelRunner, synchronize
-
-
-@dataclass
-class PassCost:
-    tokens: int  # tokens fed in the pass, on top of a cached context
-    seconds: float  # median wall time of one such pass
-
-    @property
-    def seconds_per_token(self) -> float:
-        return self.seconds / self.tokens
-
-
-def measure_pass_costs(model: Any, *, context: int = 512,
-                       sizes: Sequence[int] = (1, 8, 32, 128, 512), repeats: int = 3,
-                       seed: int = 0) -> list[PassCost]:
-    """Median time of a pass feeding n tokens after `context` cached tokens, for each n."""
-    vocab = int(model.config.vocab_size)
-    generator = torch.Generator().manual_seed(seed)
-    ids = torch.randint(min(100, vocab - 1), vocab, (context + max(sizes),),
-                        generator=generator).tolist()
-    runner = ModelRunner(model)
-    runner.predict(ids[:context])  # the cached context, untimed
-    device = runner.device
-    costs = []
-    for n in sizes:
-        times = []
-        for i in range(repeats + 1):  # the first pass of each size is a warm-up
-            synchronize(device)
-            started = time.perf_counter()
-            # The runner crops its cache back to `context`, then feeds 1 + (n - 1) tokens.
-            runner.predict(ids[:context + 1], ids[context + 1:context + n])
-            synchronize(device)
-            if i:
-                times.append(time.perf_counter() - started)
-        costs.append(PassCost(n, statistics.median(times)))
-    return costs
+__all__ = ["PassCost", "draft_lengths_markdown", "fit_curve", "measure_pass_costs",
+           "pass_cost_markdown", "unchanged_rewrite_ceiling"]
 
 
 def unchanged_rewrite_ceiling(costs: list[PassCost], prompt_tokens: int,
@@ -81,4 +41,25 @@ def pass_cost_markdown(costs: list[PassCost], title: str, prompt_tokens: int,
     ceiling = unchanged_rewrite_ceiling(costs, prompt_tokens, output_tokens)
     lines += ["", f"Ceiling for an unchanged rewrite of {output_tokens} tokens after a "
               f"{prompt_tokens}-token prompt: {ceiling:.2f}x against greedy."]
+    return "\n".join(lines) + "\n"
+
+
+def draft_lengths_markdown(curve: PassCostCurve, remainders: tuple[int, ...] = (50, 200, 1000),
+                           rejections: tuple[int, ...] = (0, 1, 3, 10)) -> str:
+    """The curve `speculative` sizes its drafts from, and the lengths it would choose.
+
+    Rows: rejections seen so far in the request (no token accepted yet); columns: the first
+    draft (prefill pass) and a later one, for drafts that could run `remainders` tokens.
+    """
+    lines = [f"Curve the engine uses ({curve.source}): t(n) = {curve.fixed_seconds * 1e3:.2f} ms"
+             f" + {curve.seconds_per_token * 1e3:.3f} ms x n tokens; b/a = "
+             f"{curve.token_ratio:.3f}", "",
+             "| rejections so far | acceptance q | "
+             + " | ".join(f"first / later draft of {r}" for r in remainders) + " |",
+             "|---|---|" + "---|" * len(remainders)]
+    for count in rejections:
+        policy = DraftLengthPolicy(curve, AcceptancePrior())
+        policy.rejections = count
+        cells = [f"{policy.choose(r, first=True)} / {policy.choose(r)}" for r in remainders]
+        lines.append(f"| {count} | {policy.acceptance:.3f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..cost_curve import model_pass_cost
 from ..decoding import DecodeResult, StopTokens, greedy_reference, verify_loop
 from ..methods import MethodConfig, build_proposer, parse_method
 from ..runner import ModelRunner, synchronize
@@ -111,8 +112,10 @@ def run_synthetic(model: torch.nn.Module, task: SyntheticTask, reference: list[i
         synchronize(device)
         started = time.perf_counter()
         # Prompt lookup searches the original as it would find it in a real prompt.
-        proposer = build_proposer(parse_synthetic_method(method), prompt=task.prompt,
-                                  original=task.original, lookup=task.prompt + task.original)
+        config = parse_synthetic_method(method)
+        proposer = build_proposer(config, prompt=task.prompt, original=task.original,
+                                  lookup=task.prompt + task.original,
+                                  cost=model_pass_cost(model) if config.uses_pass_cost else None)
         if proposer is None:
             result = greedy_reference(runner, task.prompt, StopTokens(), new_tokens)
         else:

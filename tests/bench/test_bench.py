@@ -195,6 +195,10 @@ def test_passcost_command_writes_its_table(tmp_path: Path) -> None:
                  "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
     assert lines[0].startswith("**synthetic-qwen2-tiny (random weights)**, float32, cpu")
-    assert [ln.split("|")[1].strip() for ln in lines if ln.startswith("| 1 ") or
+    timed = lines[:next(i for i, ln in enumerate(lines) if ln.startswith("Curve"))]
+    assert [ln.split("|")[1].strip() for ln in timed if ln.startswith("| 1 ") or
             ln.startswith("| 4 ")] == ["1", "4"]
+    # The curve speculative drafts from (the test suite declares it free: whole remainders).
+    assert "Curve the engine uses (environment): t(n) = 1000.00 ms + 0.000 ms" in out.read_text()
+    assert "| 0 | 0.990 | 50 / 50 | 200 / 200 | 1000 / 1000 |" in lines
     assert main(["passcost", "--synthetic", "--size", "tiny", "--sizes", "4,8"]) == 2

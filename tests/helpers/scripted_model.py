@@ -5,7 +5,8 @@ efficiency bounds are stated for a known output. It follows the transformers cal
 convention (input_ids, past_key_values, use_cache, logits_to_keep) so the engine's real
 runner and verifying loop drive it unchanged. The argmax at absolute position t is
 script[t - prompt_len + 1]: the output does not depend on what was drafted, exactly as a
-real model's greedy output does not.
+real model's greedy output does not. It declares its pass-cost curve (FREE_TOKENS unless
+told otherwise), so the engine never times it and the tests choose the regime.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import torch
+
+from engine.cost_curve import DECLARED_ATTRIBUTE
+from engine.draft_length import PassCostCurve
+
+# Verified tokens cost nothing: drafts run to the end of the original, as on a fast GPU.
+FREE_TOKENS = PassCostCurve(1.0, 0.0, "declared")
 
 
 class ScriptedCache:
@@ -29,8 +36,10 @@ class ScriptedCache:
 
 
 class ScriptedModel(torch.nn.Module):
-    def __init__(self, prompt_len: int, script: list[int], vocab_size: int) -> None:
+    def __init__(self, prompt_len: int, script: list[int], vocab_size: int,
+                 pass_cost: PassCostCurve = FREE_TOKENS) -> None:
         super().__init__()
+        setattr(self, DECLARED_ATTRIBUTE, pass_cost)
         self.prompt_len = prompt_len
         self.script = script
         self.vocab_size = vocab_size
