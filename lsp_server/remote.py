@@ -61,7 +61,7 @@ class RemoteEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: Any = None  # httpx.AsyncClient, made on the loop
-        self._jobs: set[RewriteJob] = set()
+        self._jobs: dict[int, RewriteJob] = {}  # by id: jobs are mutable, so unhashable
         self._stopping = False
 
     # -- called from the server's event loop --------------------------------------------
@@ -75,7 +75,7 @@ class RemoteEngine:
             if self._stopping:
                 job.future.set_exception(RuntimeError("the server is shutting down"))
                 return job.future
-            self._jobs.add(job)
+            self._jobs[id(job)] = job
         job.on_event(Queued(0))  # the endpoint may queue it; it does not say
         self._schedule(self._run(job))
         return job.future
@@ -83,7 +83,7 @@ class RemoteEngine:
     def stop(self) -> None:
         with self._lock:
             self._stopping = True
-            jobs = list(self._jobs)
+            jobs = list(self._jobs.values())
         for job in jobs:
             job.cancel()
         if self._loop is not None:
@@ -146,7 +146,7 @@ class RemoteEngine:
                 self._on_status(EngineStatus("ready", job.spec.model, None, result))
         finally:
             with self._lock:
-                self._jobs.discard(job)
+                self._jobs.pop(id(job), None)
 
     async def _rewrite(self, job: RewriteJob) -> Any:
         if job.cancelled.is_set():
