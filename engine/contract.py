@@ -56,6 +56,16 @@ DEFAULT_API_MAX_QUEUE = 8
 # Largest request body accepted (413 above it): far more than any context holds as text.
 DEFAULT_API_MAX_BODY_BYTES = 4 * 1024 * 1024
 
+# A remote engine (the language server's `specedit.endpoint`, `specedit bench --endpoint`):
+# any OpenAI-compatible server. Empty endpoint: the in-process engine. Empty model: the
+# server's `specedit.model`. The key is read from the environment variable named here, never
+# from settings (which editors sync and show).
+DEFAULT_ENDPOINT = ""
+DEFAULT_ENDPOINT_MODEL = ""
+DEFAULT_ENDPOINT_KEY_ENV = "SPECEDIT_API_KEY"
+# Seconds to connect, and at most between two pieces of a streamed answer.
+DEFAULT_ENDPOINT_TIMEOUT = 60.0
+
 
 def default_model() -> str:
     """SPECEDIT_MODEL when set (and not blank), else the built-in default."""
@@ -103,6 +113,19 @@ class RewriteCancelled(SpecEditError):
 
 class TokenizerMismatchError(SpecEditError):
     """A draft model and its target do not share a tokenizer."""
+
+
+class EndpointError(SpecEditError):
+    """A remote OpenAI-compatible endpoint failed or refused; the message is one line.
+
+    `status` is the HTTP status when there was one; `param` the field the server blamed.
+    """
+
+    def __init__(self, message: str, status: int | None = None,
+                 param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.param = param
 
 
 class CatalogError(SpecEditError):

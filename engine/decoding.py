@@ -10,11 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .contract import RewriteCancelled
 from .proposers import NoProposer, Proposer
-from .runner import ModelRunner
+
+if TYPE_CHECKING:  # annotations only: the prompt and Progress stay importable without torch
+    from .runner import ModelRunner
 
 
 class StopCondition(Protocol):

@@ -205,28 +205,52 @@ _FORMATS = {
 assert tuple(_FORMATS) == PROMPT_FORMATS, "engine/contract.PROMPT_FORMATS and _FORMATS differ"
 
 
-def build_prompt(tokenizer: Any, code: str, instruction: str, *, language: str | None = None,
-                 context_before: str = "", context_after: str = "",
-                 model: Any = None,
-                 prompt_format: str = DEFAULT_PROMPT_FORMAT) -> RewritePrompt:
+@dataclass(frozen=True)
+class RewriteMessages:
+    """The rewrite prompt before any tokenizer sees it: what a remote chat endpoint is sent.
+
+    `primer` opens the answer (the opening fence); `answer` is the original code as the answer
+    would spell it, closing fence included: the draft, or an endpoint's `prediction`.
+    """
+
+    parts: PromptParts
+    primer: str
+    answer: str
+
+    def chat(self) -> list[dict[str, str]]:
+        return [{"role": "system", "content": self.parts.system},
+                {"role": "user", "content": self.parts.user}]
+
+
+def rewrite_messages(code: str, instruction: str, *, language: str | None = None,
+                     context_before: str = "", context_after: str = "",
+                     prompt_format: str = DEFAULT_PROMPT_FORMAT) -> RewriteMessages:
+    """The prompt's wording for `prompt_format`; imports no tokenizer (or torch)."""
     if prompt_format not in _FORMATS:
         raise InvalidRequestError(f"unknown prompt format {prompt_format!r}; use one of "
                                   f"{', '.join(PROMPT_FORMATS)}", field="prompt_format")
     tag = fence_tag(language)
     parts = _FORMATS[prompt_format](code, instruction, tag, context_before, context_after)
-    if getattr(tokenizer, "chat_template", None):
-        messages = [
-            {"role": "system", "content": parts.system},
-            {"role": "user", "content": parts.user},
-        ]
-        head = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    else:
-        head = parts.plain
-    # Prime the answer with the opening fence, whatever the format: the model starts straight
-    # into the code, so the original (tokenised in context below) stays the draft.
-    prompt_text = f"{head}{FENCE}{tag}\n"
     answer = code if code.endswith("\n") or not code else code + "\n"
-    answer += FENCE
+    # Prime the answer with the opening fence, whatever the format: the model starts straight
+    # into the code, so the original (tokenised in context) stays the draft.
+    return RewriteMessages(parts, f"{FENCE}{tag}\n", answer + FENCE)
+
+
+def build_prompt(tokenizer: Any, code: str, instruction: str, *, language: str | None = None,
+                 context_before: str = "", context_after: str = "",
+                 model: Any = None,
+                 prompt_format: str = DEFAULT_PROMPT_FORMAT) -> RewritePrompt:
+    wording = rewrite_messages(code, instruction, language=language,
+                               context_before=context_before, context_after=context_after,
+                               prompt_format=prompt_format)
+    if getattr(tokenizer, "chat_template", None):
+        head = tokenizer.apply_chat_template(wording.chat(), tokenize=False,
+                                             add_generation_prompt=True)
+    else:
+        head = wording.parts.plain
+    prompt_text = head + wording.primer
+    answer = wording.answer
     prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
     # Tokenise the original as it would appear in the answer: in context when the prompt's
     # tokens survive unchanged, else on its own.

@@ -20,9 +20,11 @@ from . import __version__
 from .actions import COMMAND, KIND, code_actions
 from .documents import OpenDocuments
 from .edits import region_for
+from .engines import EngineChoice
 from .messages import Reporter
 from .progress import RewriteProgress
 from .protocol import SpecEditProtocol
+from .remote import RemoteEngine
 from .service import Collaborators, EditorSupport, RewriteService
 from .settings import SECTION, Settings, parse_settings, section_of
 from .wire import status_params
@@ -41,8 +43,13 @@ class SpecEditServer(LanguageServer):
         self.settings = Settings()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.initialized = False  # models load only after the handshake
-        self.worker = EngineWorker(on_status=self.threadsafe(self.on_engine_status),
-                                   log=self.threadsafe(self.log))
+        # The in-process engine, or an OpenAI-compatible endpoint when specedit.endpoint
+        # names one: chosen per job by its settings, behind one interface.
+        self.worker = EngineChoice(
+            local=EngineWorker(on_status=self.threadsafe(self.on_engine_status),
+                               log=self.threadsafe(self.log)),
+            remote=RemoteEngine(on_status=self.threadsafe(self.on_engine_status),
+                                log=self.threadsafe(self.log)))
         # Only what didOpen/didChange sent: never a file the editor did not open.
         self.documents = OpenDocuments(lambda: self.workspace)
         self.reporter = Reporter(self.window_show_message, self.window_log_message)

@@ -7,6 +7,7 @@ value never stops the server: it is reported and the previous (or default) value
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,9 @@ from engine.contract import (
     DEFAULT_CONTEXT_LINES,
     DEFAULT_DEVICE,
     DEFAULT_DTYPE,
+    DEFAULT_ENDPOINT,
+    DEFAULT_ENDPOINT_KEY_ENV,
+    DEFAULT_ENDPOINT_MODEL,
     DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_METHOD,
     DEFAULT_PRESETS,
@@ -29,11 +33,18 @@ SECTION = "specedit"
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What identifies a loaded model: changing any of these reloads it."""
+    """What identifies a loaded model: changing any of these reloads it.
+
+    With `endpoint` set the model runs there (an OpenAI-compatible server), not in process:
+    `model` is the name the endpoint serves, and the key is read from the environment
+    variable `key_env` names when a request is sent.
+    """
 
     model: str
     device: str
     dtype: str
+    endpoint: str | None = None
+    key_env: str = DEFAULT_ENDPOINT_KEY_ENV
 
 
 @dataclass(frozen=True)
@@ -46,9 +57,15 @@ class Settings:
     max_new_tokens: int | None = DEFAULT_MAX_NEW_TOKENS  # None: about twice the selection
     context_lines: int = DEFAULT_CONTEXT_LINES
     presets: tuple[str, ...] = DEFAULT_PRESETS
+    endpoint: str = DEFAULT_ENDPOINT  # "": the in-process engine; else a base URL (.../v1)
+    endpoint_model: str = DEFAULT_ENDPOINT_MODEL  # "": `model`
+    endpoint_key_env: str = DEFAULT_ENDPOINT_KEY_ENV  # the variable holding the key
 
     @property
     def model_spec(self) -> ModelSpec:
+        if self.endpoint:
+            return ModelSpec(self.endpoint_model or self.model, self.device, self.dtype,
+                             endpoint=self.endpoint, key_env=self.endpoint_key_env)
         return ModelSpec(self.model, self.device, self.dtype)
 
 
@@ -61,6 +78,9 @@ _WIRE_NAMES = {
     "maxNewTokens": "max_new_tokens",
     "contextLines": "context_lines",
     "presets": "presets",
+    "endpoint": "endpoint",
+    "endpointModel": "endpoint_model",
+    "endpointKeyEnv": "endpoint_key_env",
 }
 
 
@@ -109,6 +129,30 @@ def _parse_value(wire: str, value: Any) -> Any:
         if not isinstance(value, list | tuple) or not all(isinstance(p, str) for p in value):
             raise ValueError(f"{SECTION}.presets must be a list of instructions (strings)")
         return tuple(p.strip() for p in value if p.strip())
+    if wire == "endpoint":
+        if not isinstance(value, str):
+            raise ValueError(f"{SECTION}.endpoint must be a URL (or empty for the built-in "
+                             "engine)")
+        if not value.strip():
+            return ""
+        from engine.api.client import normalise_base_url
+
+        try:
+            return normalise_base_url(value)
+        except ValueError as exc:
+            raise ValueError(f"{SECTION}.endpoint {exc}") from None
+    if wire == "endpointModel":
+        if not isinstance(value, str):
+            raise ValueError(f"{SECTION}.endpointModel must be the model name the endpoint "
+                             "serves (or empty for specedit.model)")
+        return value.strip()
+    if wire == "endpointKeyEnv":
+        if value == "":
+            return ""  # no key: a loopback `specedit api` needs none
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"{SECTION}.endpointKeyEnv {value!r} must name an environment "
+                             "variable (letters, digits, _), not hold the key itself")
+        return value
     raise AssertionError(wire)
 
 

@@ -50,6 +50,7 @@ class Started:
 @dataclass(frozen=True)
 class Generated:
     progress: Any  # engine.Progress
+    text: str | None = None  # the rewritten region so far, when known
 
 
 JobEvent = Queued | Loading | Started | Generated

@@ -228,6 +228,12 @@ def _usage(result: CompletionResult) -> Usage:
             rejected_prediction_tokens=result.rejected_prediction_tokens))
 
 
+def _speculative(result: CompletionResult) -> SpeculativeStats:
+    return SpeculativeStats(forward_passes=result.forward_passes,
+                            drafted_tokens=result.drafted_tokens,
+                            accepted_draft_tokens=result.accepted_draft_tokens)
+
+
 def _sse(data: dict[str, Any] | str) -> bytes:
     return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n".encode()
 
@@ -317,9 +323,7 @@ def create_app(service: Service) -> FastAPI:
             choices=[Choice(message=AssistantMessage(content=result.text),
                             finish_reason=result.finish_reason)],
             usage=_usage(result),
-            speculative=SpeculativeStats(forward_passes=result.forward_passes,
-                                         drafted_tokens=result.drafted_tokens,
-                                         accepted_draft_tokens=result.accepted_draft_tokens),
+            speculative=_speculative(result),
         ).model_dump()
 
     app.add_middleware(Guard, settings=service.settings)
@@ -374,7 +378,11 @@ async def _stream(job: Job, service: Service, meta: dict[str, Any],
                 yield chunk(Delta(), result.finish_reason)
                 if include_usage:
                     usage = ChatCompletionChunk(**meta, choices=[], usage=_usage(result))
-                    yield _sse(usage.model_dump())
+                    data = usage.model_dump()
+                    # As in the non-streamed answer: what the verifying loop did (clients
+                    # ignore unknown fields; the language server's remote engine reads it).
+                    data["speculative"] = _speculative(result).model_dump()
+                    yield _sse(data)
                 break
         finished = True
         yield _sse("[DONE]")

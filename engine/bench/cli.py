@@ -11,6 +11,7 @@ from ..contract import (
     DEFAULT_CONTEXT_LINES,
     DEFAULT_DEVICE,
     DEFAULT_DTYPE,
+    DEFAULT_ENDPOINT_KEY_ENV,
     DEFAULT_METHOD,
     DEFAULT_PROMPT_FORMAT,
     DEVICES,
@@ -18,6 +19,7 @@ from ..contract import (
     PROMPT_FORMATS,
     default_model,
 )
+from .endpoint import PREDICTION_CHOICES
 from .sandbox import DEFAULT_TEST_TIMEOUT
 from .selection import SELECTION_MODES, WHOLE_FILE
 from .tasks import INSTRUCTION_KINDS
@@ -57,6 +59,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", default="qwen2")
     p.add_argument("--size", default="0.5b", choices=["tiny", "0.5b", "1.5b", "7b"])
     p.add_argument("--synthetic-tokens", type=int, default=256)
+    p.add_argument("--endpoint", metavar="URL",
+                   help="also (or only) rewrite at this OpenAI-compatible server, base URL as "
+                   "OpenAI clients take it (e.g. http://gpu-box:8000/v1); in-process methods "
+                   "run only when --methods names them")
+    p.add_argument("--endpoint-model", metavar="M",
+                   help="the model name the endpoint serves (default: --model, else the "
+                   "CLI's default model)")
+    p.add_argument("--api-key-env", metavar="VAR", default=DEFAULT_ENDPOINT_KEY_ENV,
+                   help="environment variable holding the endpoint's key (default: "
+                   "%(default)s; unset: no key)")
+    p.add_argument("--prediction", choices=PREDICTION_CHOICES, default="both",
+                   help="send the original as `prediction`, not, or both as separate rows "
+                   "(default: %(default)s)")
     p.set_defaults(func=_run)
 
     c = subparsers.add_parser("passcost", help="time one forward pass against the tokens it "
@@ -197,14 +212,20 @@ def _run(args: argparse.Namespace) -> int:
     from .run import CsvLog, parse_bench_method
     from .synthetic import parse_synthetic_method
 
+    if args.endpoint and args.synthetic:
+        from ..contract import InvalidRequestError
+
+        raise InvalidRequestError("--endpoint and --synthetic do not go together")
     spec = args.methods or (DEFAULT_SYNTHETIC_METHODS if args.synthetic else DEFAULT_METHODS)
+    if args.endpoint and not args.methods:
+        spec = ""  # only the endpoint's rows, unless in-process methods are asked for too
     methods = [m.strip() for m in spec.split(",") if m.strip()]
     parse = parse_synthetic_method if args.synthetic else parse_bench_method
     for method in methods:  # fail before the model loads, not an hour into the run
         parse(method)
     args.out.mkdir(parents=True, exist_ok=True)
     log = CsvLog(args.out / "rows.csv", args.resume)
-    run = _run_synthetic if args.synthetic else _run_real
+    run = _run_synthetic if args.synthetic else _run_endpoint if args.endpoint else _run_real
     title = run(args, methods, log)
     summary = write_report(log.path, args.out, title)
     print(summary.read_text())
@@ -233,6 +254,56 @@ def _run_real(args: argparse.Namespace, methods: list[str], log) -> str:  # noqa
                          f"{row.task} {row.method} {row.tokens_per_second} tok/s")))
     return (f"**{loaded.name}**, {str(loaded.dtype).split('.')[-1]}, {loaded.device}, "
             f"{len(tasks)} tasks ({args.instruction} instructions)\n")
+
+
+def _run_endpoint(args: argparse.Namespace, methods: list[str], log) -> str:  # noqa: ANN001
+    from .endpoint import (
+        endpoint_bench,
+        endpoint_methods,
+        make_endpoint,
+        run_endpoint_task,
+        warm_up_endpoint,
+        without_special_tokens,
+    )
+    from .tasks import find_data_dir, load_canitedit, load_worked_example, select
+
+    remote = endpoint_methods(args.prediction)
+    endpoint = make_endpoint(args.endpoint, args.endpoint_model or args.model or default_model(),
+                             args.api_key_env)
+    data = find_data_dir(args.data)
+    tasks = select(load_canitedit(data, args.instruction), args.tasks, args.limit)
+    if not args.no_example:
+        tasks.append(load_worked_example(data))
+    loaded = draft = None
+    if methods:  # in-process methods too: greedy's text is then the reference
+        from ..loading import load_model
+        from .run import warm_up
+
+        loaded = load_model(args.model or default_model(), args.device, args.dtype)
+        draft = load_model(args.draft, args.device, args.dtype) if args.draft else None
+        warm_up(loaded, methods, draft)
+    with endpoint_bench(endpoint) as bench, _progress(
+            len(tasks) * (len(methods) + len(remote))) as bar:
+        warm_up_endpoint(bench)
+        for task in tasks:
+            results = {}
+            if loaded is not None:
+                from .run import run_task
+
+                results = run_task(loaded, task, methods, log, draft=draft,
+                                   max_new_tokens=args.max_new_tokens,
+                                   on_row=lambda row: bar.update(1))
+            greedy = results.get("greedy")
+            reference = (without_special_tokens(loaded.tokenizer, greedy.text)
+                         if greedy is not None and loaded is not None else None)
+            run_endpoint_task(bench, task, [m for m in remote if (task.id, m) not in log.done],
+                              log, reference=reference, max_new_tokens=args.max_new_tokens,
+                              on_row=lambda row: (bar.update(1), bar.set_postfix_str(
+                                  f"{row.task} {row.method} {row.tokens_per_second} tok/s")))
+    against = "in-process greedy" if "greedy" in methods else remote[0]
+    return (f"**{endpoint.model}** at {endpoint.base_url}, {len(tasks)} tasks "
+            f"({args.instruction} instructions); endpoint rows compared with {against}, "
+            "their first difference in characters\n")
 
 
 def _synthetic_model(arch: str, args: argparse.Namespace

@@ -116,7 +116,9 @@ def warm_up(loaded: LoadedModel, methods: Iterable[str], draft: LoadedModel | No
 
 def run_task(loaded: LoadedModel, task: Task, methods: list[str], log: CsvLog, *,
              draft: LoadedModel | None = None, max_new_tokens: int | None = None,
-             on_row: Callable[[Row], None] | None = None) -> None:
+             on_row: Callable[[Row], None] | None = None) -> dict[str, RewriteResult]:
+    """Run `methods` on `task`, log a row each; returns the results by method (for the
+    endpoint benchmark, which compares an endpoint's text with them)."""
     # Greedy first: every other method is compared with it. On a resume, greedy runs again
     # (as the reference) only if some other method of this task is still missing.
     ordered = sorted(methods, key=lambda m: m != "greedy")
@@ -125,11 +127,13 @@ def run_task(loaded: LoadedModel, task: Task, methods: list[str], log: CsvLog, *
         missing.insert(0, "greedy")
     ordered = missing
     greedy: RewriteResult | None = None
+    results: dict[str, RewriteResult] = {}
     prompt = build_prompt(loaded.tokenizer, task.code, task.instruction, language=task.language,
                           model=loaded.model)
     for method in ordered:
         result = run_method(loaded, task.code, task.instruction, parse_bench_method(method),
                             language=task.language, draft=draft, max_new_tokens=max_new_tokens)
+        results[method] = result
         if method == "greedy":
             greedy = result
         reference = greedy.output_ids if greedy is not None else None
@@ -155,6 +159,7 @@ def run_task(loaded: LoadedModel, task: Task, methods: list[str], log: CsvLog, *
             log.add(row)
         if on_row is not None:
             on_row(row)
+    return results
 
 
 def _correct(task: Task, result: RewriteResult) -> bool | str:

@@ -105,6 +105,9 @@ def test_package_json_defaults_are_the_contracts() -> None:
     # 0 on the wire is "no limit": the server's None.
     assert (props["specedit.maxNewTokens"]["default"] or None) == contract.DEFAULT_MAX_NEW_TOKENS
     assert tuple(props["specedit.presets"]["default"]) == contract.DEFAULT_PRESETS
+    assert props["specedit.endpoint"]["default"] == contract.DEFAULT_ENDPOINT
+    assert props["specedit.endpointModel"]["default"] == contract.DEFAULT_ENDPOINT_MODEL
+    assert props["specedit.endpointKeyEnv"]["default"] == contract.DEFAULT_ENDPOINT_KEY_ENV
 
 
 def test_package_json_enums_are_the_contracts() -> None:

@@ -10,6 +10,9 @@ export const SERVER_SETTING_KEYS = [
   'maxNewTokens',
   'contextLines',
   'presets',
+  'endpoint',
+  'endpointModel',
+  'endpointKeyEnv',
 ] as const;
 
 export type ServerSettingKey = (typeof SERVER_SETTING_KEYS)[number];
@@ -22,6 +25,9 @@ export interface ServerSettings {
   maxNewTokens?: number;
   contextLines?: number;
   presets?: string[];
+  endpoint?: string;
+  endpointModel?: string;
+  endpointKeyEnv?: string;
 }
 
 /**
@@ -37,7 +43,8 @@ export interface ServerSettings {
  */
 export function serverSettings(get: (key: ServerSettingKey) => unknown): ServerSettings {
   const out: ServerSettings = {};
-  for (const key of ['model', 'device', 'dtype', 'method'] as const) {
+  for (const key of ['model', 'device', 'dtype', 'method', 'endpoint', 'endpointModel',
+    'endpointKeyEnv'] as const) {
     const v = get(key);
     if (typeof v === 'string' && v.trim() !== '') {
       out[key] = v.trim();
