@@ -13,12 +13,19 @@ import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO, Protocol
 
 from .framing import FrameParser
+from .protocol import SpecEditProtocol
 
-if TYPE_CHECKING:
-    from .server import SpecEditServer
+
+class Servable(Protocol):
+    """What the loops need of a server: its protocol, and a way to stop its jobs."""
+
+    @property
+    def protocol(self) -> SpecEditProtocol: ...
+
+    def shutdown(self) -> None: ...
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +49,12 @@ class StdoutWriter:
             self.stream.close()
 
 
-def exit_code(server: SpecEditServer) -> int:
+def exit_code(server: Servable) -> int:
     """LSP: 0 when `shutdown` came before the end, 1 otherwise."""
     return 0 if server.protocol._shutdown else 1
 
 
-async def serve(server: SpecEditServer, read: Callable[[], Awaitable[bytes]],
+async def serve(server: Servable, read: Callable[[], Awaitable[bytes]],
                 spare: frozenset[asyncio.Task[None]] = frozenset()) -> None:
     """Handle frames until `exit` or the end of the input; then cancel what still runs
     (all tasks but this one and `spare`)."""
@@ -91,7 +98,7 @@ def _stdin_reader(stdin: BinaryIO, loop: asyncio.AbstractEventLoop,
             return
 
 
-def serve_stdio(server: SpecEditServer, stdin: BinaryIO, stdout: BinaryIO) -> int:
+def serve_stdio(server: Servable, stdin: BinaryIO, stdout: BinaryIO) -> int:
     """Serve over stdin/stdout until `exit` or the end of stdin; returns the exit code."""
     server.protocol.set_writer(StdoutWriter(stdout))
 
@@ -106,7 +113,7 @@ def serve_stdio(server: SpecEditServer, stdin: BinaryIO, stdout: BinaryIO) -> in
     return exit_code(server)
 
 
-def serve_tcp(server: SpecEditServer, host: str, port: int) -> int:
+def serve_tcp(server: Servable, host: str, port: int) -> int:
     """Serve the first client that connects to host:port; returns the exit code."""
 
     async def main() -> None:
