@@ -145,6 +145,10 @@ class PartialResults:
         self._send(text, covered, s.output_tokens, s.forward_passes, s.wall_seconds)
         self._done = True
 
+    def close(self) -> None:
+        """Send nothing more: the response (or the error) is on its way."""
+        self._done = True
+
     def _send(self, text: str, covered: float | None, output_tokens: int,
               forward_passes: int, elapsed: float) -> None:
         self._last_text = text

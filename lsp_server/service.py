@@ -133,6 +133,7 @@ class RewriteService:
         if msg_id is not None:
             self._by_request[msg_id] = cancelled
         progress: RewriteProgress | None = None
+        partial: PartialResults | None = None
         try:
             doc = self.opened(request.uri)
             if None not in (request.version, doc.version) and request.version != doc.version:
@@ -148,7 +149,6 @@ class RewriteService:
             if progress.token is not None:
                 self._by_token[progress.token] = cancelled
             support = self.c.editor_support()
-            partial = None
             if request.partial_result_token is not None:
                 partial = PartialResults(
                     self.c.send_progress, request.partial_result_token, doc.uri,
@@ -179,6 +179,8 @@ class RewriteService:
                              else f"failed: {exc}")
             raise
         finally:
+            if partial is not None:
+                partial.close()  # the engine may report once more before it sees the cancel
             if msg_id is not None:
                 self._by_request.pop(msg_id, None)
             if progress is not None and progress.token is not None:
