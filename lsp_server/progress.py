@@ -107,7 +107,7 @@ class PartialResults:
     """`$/progress` under the client's `partialResultToken` with the rewritten region so far.
 
     One notification per report that changed the text (the worker already throttles reports
-    to REPORT_INTERVAL), then the final state before the response. The value is the whole
+    to STREAM_INTERVAL), then the final state before the response. The value is the whole
     text so far, not a delta, so a client that misses or drops one loses nothing.
     """
 

@@ -27,10 +27,12 @@ from .settings import ModelSpec
 
 logger = logging.getLogger(__name__)
 
-# Seconds between progress reports (and partial results) at least, so 20 a second at most: a
-# tiny model makes thousands of passes a second and the editor needs a few updates, not a
-# flood of notifications, nor a decode of the whole output after every pass.
-REPORT_INTERVAL = 0.05
+# Seconds between progress reports at least: a tiny model makes thousands of passes a second
+# and the editor needs a few updates, not a flood of notifications.
+REPORT_INTERVAL = 0.1
+# The same for jobs that stream their text (partial results): 20 a second at most, each with
+# a decode of the whole output so far, which is why it is not done after every pass.
+STREAM_INTERVAL = 0.05
 
 
 @dataclass(frozen=True)
@@ -259,11 +261,12 @@ class EngineWorker:
             self._on_status(EngineStatus("busy", job.spec.model, "rewriting"))
             job.on_event(Started(job.spec.model))
             last = 0.0
+            interval = STREAM_INTERVAL if job.stream_text else REPORT_INTERVAL
 
             def on_progress(progress: Any) -> None:
                 nonlocal last
                 now = time.monotonic()
-                if now - last >= REPORT_INTERVAL:  # throttle first: decoding costs
+                if now - last >= interval:  # throttle first: decoding costs
                     last = now
                     text = (self._text(loaded, job, progress.tokens)
                             if job.stream_text else None)

@@ -16,7 +16,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from lsp_server.worker import REPORT_INTERVAL
+from lsp_server.worker import STREAM_INTERVAL
 from tests.helpers.lsp import (
     SAMPLE,
     TEST_SETTINGS,
@@ -115,9 +115,9 @@ async def test_partial_results_stream_the_rewrite(client: LanguageClient, refere
     assert partials[-1]["outputTokens"] == stats["outputTokens"]
     assert partials[-1]["forwardPasses"] == stats["forwardPasses"]
     # At most 20 a second by the server's own clock: one at the first pass, then one per
-    # REPORT_INTERVAL at most, then the final state.
-    assert REPORT_INTERVAL >= 1 / 20
-    assert len(partials) <= partials[-1]["elapsedSeconds"] / REPORT_INTERVAL + 2, (
+    # STREAM_INTERVAL at most, then the final state.
+    assert STREAM_INTERVAL >= 1 / 20
+    assert len(partials) <= partials[-1]["elapsedSeconds"] / STREAM_INTERVAL + 2, (
         len(partials), partials[-1]["elapsedSeconds"])
 
 
