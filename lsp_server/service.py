@@ -70,7 +70,7 @@ class Collaborators:
     request_id: Callable[[], Any]  # the id of the request being handled, to match $/cancel
     on_loop: Callable[[Callable[..., Any]], Callable[..., None]]  # engine thread -> event loop
     # `$/progress` {token, value}: partial results under the client's partialResultToken.
-    send_progress: Callable[[types.ProgressToken, Any], None] = lambda token, value: None
+    send_progress: Callable[[types.ProgressToken, Any], None]
 
 
 @dataclass
