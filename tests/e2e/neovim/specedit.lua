@@ -50,10 +50,14 @@ local function notify(message, level)
 end
 
 -- Partial results carry no `kind`; everything else is work-done progress for Neovim's handler.
+-- A late one for a preview already closed is dropped.
 local function on_progress(err, result, ctx, config)
-  local preview = result and by_token[result.token]
-  if preview and type(result.value) == "table" and result.value.kind == nil then
-    M.show_partial(preview, result.value)
+  if result and type(result.value) == "table" and result.value.kind == nil
+      and type(result.token) == "string" and vim.startswith(result.token, "specedit-partial-") then
+    local preview = by_token[result.token]
+    if preview then
+      M.show_partial(preview, result.value)
+    end
     return
   end
   return vim.lsp.handlers["$/progress"](err, result, ctx, config)
