@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .decoding import Progress
     from .loading import LoadedModel, load_model
     from .methods import MethodConfig, parse_method
-    from .rewriting import RewriteResult, RewriteStats, rewrite
+    from .rewriting import RewriteResult, RewriteStats, partial_text, rewrite
 
 # name -> module that defines it (imported on first access)
 _LAZY = {
@@ -39,6 +39,7 @@ _LAZY = {
     "RewriteResult": ".rewriting",
     "RewriteStats": ".rewriting",
     "rewrite": ".rewriting",
+    "partial_text": ".rewriting",
 }
 
 
@@ -70,5 +71,6 @@ __all__ = [
     "default_model",
     "load_model",
     "parse_method",
+    "partial_text",
     "rewrite",
 ]

@@ -50,6 +50,10 @@ class Progress:
     forward_passes: int
     elapsed: float
     covered: float | None = None  # share of the original region reached, when drafting from it
+    # The output token ids so far, for callers that show the text as it grows. The loop's own
+    # list, not a copy (copying every pass of a long output would cost): read it, or copy it,
+    # during the call only. Left out of repr and equality so existing callers see no change.
+    tokens: Sequence[int] = field(default=(), repr=False, compare=False)
 
 
 @dataclass
@@ -129,7 +133,7 @@ def verify_loop(
         if on_progress is not None:
             on_progress(Progress(len(output), runner.forward_passes - passes_before,
                                  time.perf_counter() - started,
-                                 getattr(proposer, "covered", None)))
+                                 getattr(proposer, "covered", None), tokens=output))
     del output[max_new_tokens:]
     stats.output_tokens = len(output)
     stats.forward_passes = runner.forward_passes - passes_before
@@ -173,7 +177,7 @@ def greedy_reference(
             break
         if on_progress is not None:
             on_progress(Progress(len(output), runner.forward_passes - passes_before,
-                                 time.perf_counter() - started))
+                                 time.perf_counter() - started, tokens=output))
     stats.output_tokens = len(output)
     stats.forward_passes = runner.forward_passes - passes_before
     stats.wall_seconds = time.perf_counter() - started

@@ -13,6 +13,8 @@ from .decoding import StopTokens
 FENCE = "```"
 # A closing fence at the start of a line ends the answer.
 _CLOSING_FENCE = re.compile(r"(?:^|\n)```")
+# What may yet become a closing fence: one or two backticks at the start of the last line.
+_FENCE_BEGUN = re.compile(r"(?:^|\n)`{1,2}\Z")
 
 SYSTEM_MESSAGE = (
     "You are a careful coding assistant. You rewrite the code you are given according to "
@@ -87,6 +89,21 @@ def answer_text(decoded: str, original: str) -> str:
     if not original.endswith("\n") and text.endswith("\n"):
         text = text[:-1]
     return text
+
+
+def partial_answer_text(decoded: str, original: str) -> str:
+    """The rewritten region so far, from the output decoded so far (it may end mid-line).
+
+    Holds back what the next tokens could still take away, so that each partial text is a
+    prefix of the later ones and of the final answer: an incomplete UTF-8 character at the
+    end (decoded as U+FFFD) and backticks that may be the beginning of the closing fence.
+    """
+    if not has_closing_fence(decoded):
+        decoded = decoded.rstrip("\ufffd")
+        begun = _FENCE_BEGUN.search(decoded)
+        if begun is not None:
+            decoded = decoded[: begun.start() + (1 if begun.group().startswith("\n") else 0)]
+    return answer_text(decoded, original)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from .decoding import (
 )
 from .loading import LoadedModel
 from .methods import MethodConfig, as_method, build_proposer, check_draft_model
-from .prompt import RewritePrompt, answer_text, build_prompt
+from .prompt import RewritePrompt, answer_text, build_prompt, partial_answer_text
 from .request import check_fits_roughly, check_rewrite_request
 from .runner import ModelRunner, synchronize
 
@@ -137,6 +137,16 @@ def finish_rewrite(loaded: LoadedModel, prepared: PreparedRewrite, method: str,
         finish_reason=result.finish_reason,
         output_ids=result.tokens,
     )
+
+
+def partial_text(loaded: LoadedModel, code: str, tokens: Sequence[int]) -> str:
+    """The rewritten region so far from the output tokens so far (`Progress.tokens`).
+
+    Decodes the whole output (a tokenizer cannot decode pieces independently), so callers
+    call it only when they will show the result, not after every forward pass.
+    """
+    decoded = loaded.tokenizer.decode(list(tokens), skip_special_tokens=False)
+    return partial_answer_text(decoded, code)
 
 
 def rewrite(

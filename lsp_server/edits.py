@@ -79,6 +79,24 @@ def fit_rewrite(region_text: str, rewrite: str) -> str:
     return rewrite
 
 
+def fit_partial(region_text: str, partial: str) -> str:
+    """A partial rewrite with the region's line endings (no line ending added at its end)."""
+    lines = split_lines(region_text)
+    if lines and _ending(lines[0]) == "\r\n":
+        partial = re.sub(r"(?<!\r)\n", "\r\n", partial)
+    return partial
+
+
+def region_range(region: Region, encoding: str = types.PositionEncodingKind.Utf16) -> types.Range:
+    """The whole lines of the region: to the start of the next line, or the document's end."""
+    lines = split_lines(region.text)
+    end = types.Position(line=region.end_line, character=0)
+    if lines and not _ending(lines[-1]):
+        end = types.Position(line=region.start_line + len(lines) - 1,
+                             character=code_units(lines[-1], encoding))
+    return types.Range(start=types.Position(line=region.start_line, character=0), end=end)
+
+
 def line_edits(region: Region, new_text: str,
                encoding: str = types.PositionEncodingKind.Utf16) -> list[types.TextEdit]:
     """The fewest whole-line TextEdits that turn the region's lines into `new_text`'s.

@@ -1,10 +1,13 @@
-"""A cancellable `window/workDoneProgress` for each rewrite, fed by the engine thread's events."""
+"""What a rewrite reports while it runs, fed by the engine thread's events: a cancellable
+`window/workDoneProgress`, and partial results (the rewritten region so far) for clients
+that asked for them with a `partialResultToken`."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -98,3 +101,59 @@ class RewriteProgress:
 def _supports_progress(ls: LanguageServer) -> bool:
     window = ls.client_capabilities.window
     return bool(window and window.work_done_progress)
+
+
+class PartialResults:
+    """`$/progress` under the client's `partialResultToken` with the rewritten region so far.
+
+    One notification per report that changed the text (the worker already throttles reports
+    to STREAM_INTERVAL), then the final state before the response. The value is the whole
+    text so far, not a delta, so a client that misses or drops one loses nothing.
+    """
+
+    def __init__(self, send: Callable[[types.ProgressToken, dict[str, Any]], None],
+                 token: types.ProgressToken, uri: str, region: dict[str, Any],
+                 version: int | None, fit: Callable[[str], str] = lambda text: text) -> None:
+        self.send = send
+        self.token = token
+        self.uri = uri
+        self.region = region  # the whole-line Range rewritten, as JSON
+        self.version = version
+        self.fit = fit  # the region's line endings
+        self.sent = 0
+        self._last_text: str | None = None
+        self._covered: float | None = None
+        self._done = False
+
+    def on_event(self, event: JobEvent) -> None:
+        if not isinstance(event, Generated) or event.text is None or self._done:
+            return
+        p = event.progress
+        self._covered = p.covered
+        text = self.fit(event.text)
+        if text != self._last_text:
+            self._send(text, p.covered, p.output_tokens, p.forward_passes, p.elapsed)
+
+    def finish(self, text: str, result: Any) -> None:
+        """The final state: the region's whole rewrite, sent just before the response."""
+        if self._done:
+            return
+        s = result.stats
+        covered = self._covered
+        if result.finish_reason == "stop" and str(result.method).startswith("speculative"):
+            covered = 1.0  # a finished rewrite drafted from the original has reached its end
+        self._send(text, covered, s.output_tokens, s.forward_passes, s.wall_seconds)
+        self._done = True
+
+    def close(self) -> None:
+        """Send nothing more: the response (or the error) is on its way."""
+        self._done = True
+
+    def _send(self, text: str, covered: float | None, output_tokens: int,
+              forward_passes: int, elapsed: float) -> None:
+        self._last_text = text
+        self.sent += 1
+        self.send(self.token, {
+            "uri": self.uri, "range": self.region, "version": self.version, "text": text,
+            "covered": covered, "outputTokens": output_tokens,
+            "forwardPasses": forward_passes, "elapsedSeconds": elapsed})

@@ -63,7 +63,9 @@ class SpecEditServer(LanguageServer):
             ask=self.window_show_message_request_async,
             editor_support=self.editor_support,
             request_id=lambda: self.protocol.msg_id,
-            on_loop=self.threadsafe))
+            on_loop=self.threadsafe,
+            send_progress=lambda token, value: self.protocol.notify(
+                types.PROGRESS, types.ProgressParams(token=token, value=value))))
         self.protocol.on_cancel_request = self.rewrites.cancel_request
 
     def threadsafe(self, fn: Callable[..., Any]) -> Callable[..., None]:

@@ -19,19 +19,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lsprotocol import types
+from lsprotocol import converters, types
 from pygls.exceptions import JsonRpcContentModified, JsonRpcException, JsonRpcRequestCancelled
 
 from engine.contract import RewriteCancelled
 from engine.request import check_rewrite_request
 
 from .documents import Documents, OpenDocument
-from .edits import fit_rewrite, line_edits, region_for
+from .edits import fit_partial, fit_rewrite, line_edits, region_for, region_range
 from .messages import DocumentChanged, Refused, Reporter
-from .progress import RewriteProgress, summary
+from .progress import PartialResults, RewriteProgress, summary
 from .settings import Settings
 from .wire import REQUEST_NAMES, RewriteRequest, wire_stats
-from .worker import RewriteJob
+from .worker import JobEvent, RewriteJob
+
+_converter = converters.get_converter()
 
 # LSP's RequestFailed: the request was valid but could not be carried out.
 REQUEST_FAILED = -32803
@@ -67,6 +69,8 @@ class Collaborators:
     editor_support: Callable[[], EditorSupport]
     request_id: Callable[[], Any]  # the id of the request being handled, to match $/cancel
     on_loop: Callable[[Callable[..., Any]], Callable[..., None]]  # engine thread -> event loop
+    # `$/progress` {token, value}: partial results under the client's partialResultToken.
+    send_progress: Callable[[types.ProgressToken, Any], None]
 
 
 @dataclass
@@ -129,6 +133,7 @@ class RewriteService:
         if msg_id is not None:
             self._by_request[msg_id] = cancelled
         progress: RewriteProgress | None = None
+        partial: PartialResults | None = None
         try:
             doc = self.opened(request.uri)
             if None not in (request.version, doc.version) and request.version != doc.version:
@@ -143,21 +148,28 @@ class RewriteService:
             progress = await self.c.start_progress(request.work_done_token)
             if progress.token is not None:
                 self._by_token[progress.token] = cancelled
+            support = self.c.editor_support()
+            if request.partial_result_token is not None:
+                partial = PartialResults(
+                    self.c.send_progress, request.partial_result_token, doc.uri,
+                    _converter.unstructure(region_range(region, support.position_encoding)),
+                    doc.version, fit=lambda text: fit_partial(region.text, text))
             job = RewriteJob(
                 spec=settings.model_spec, code=region.text, instruction=instruction,
                 language=_language(doc), context_before=region.context_before,
                 context_after=region.context_after, method=settings.method,
-                max_new_tokens=settings.max_new_tokens,
-                on_event=self.c.on_loop(progress.on_event), cancelled=cancelled)
+                max_new_tokens=settings.max_new_tokens, stream_text=partial is not None,
+                on_event=self.c.on_loop(_both(progress, partial)), cancelled=cancelled)
             try:
                 result = await asyncio.wrap_future(self.c.submit(job))
             except asyncio.CancelledError:
                 job.cancel()
                 raise
             self.check_unchanged(doc)
-            support = self.c.editor_support()
-            edits = line_edits(region, fit_rewrite(region.text, result.text),
-                               support.position_encoding)
+            new_text = fit_rewrite(region.text, result.text)
+            edits = line_edits(region, new_text, support.position_encoding)
+            if partial is not None:
+                partial.finish(new_text, result)
             progress.end(summary(result))
             edit = _workspace_edit(doc, edits, support) if edits else None
             return Outcome(edit, result, doc)
@@ -167,6 +179,8 @@ class RewriteService:
                              else f"failed: {exc}")
             raise
         finally:
+            if partial is not None:
+                partial.close()  # the engine may report once more before it sees the cancel
             if msg_id is not None:
                 self._by_request.pop(msg_id, None)
             if progress is not None and progress.token is not None:
@@ -274,6 +288,19 @@ class RewriteService:
             self.c.reporter.show(
                 types.MessageType.Info,
                 "specedit: the model left the selection as it was; nothing to change")
+
+
+def _both(progress: RewriteProgress,
+          partial: PartialResults | None) -> Callable[[JobEvent], None]:
+    """One event handler for the work-done progress and, when asked for, partial results."""
+    if partial is None:
+        return progress.on_event
+
+    def on_event(event: JobEvent) -> None:
+        progress.on_event(event)
+        partial.on_event(event)
+
+    return on_event
 
 
 def _language(doc: OpenDocument) -> str | None:

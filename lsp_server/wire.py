@@ -54,13 +54,14 @@ def _uri_of(raw: Mapping[str, Any]) -> str:
     return uri
 
 
-def _progress_token(raw: Mapping[str, Any]) -> types.ProgressToken | None:
-    token = raw.get("workDoneToken")
+def _progress_token(raw: Mapping[str, Any], key: str) -> types.ProgressToken | None:
+    """`workDoneToken` or `partialResultToken`: LSP's ProgressToken, or None when absent."""
+    token = raw.get(key)
     if token is None:
         return None
     # LSP's ProgressToken is integer | string; bool is an int to Python but not to JSON.
     if isinstance(token, bool) or not isinstance(token, int | str):
-        raise Refused("workDoneToken must be a string or an integer")
+        raise Refused(f"{key} must be a string or an integer")
     return token
 
 
@@ -74,6 +75,8 @@ class RewriteRequest:
     instruction: str | None = None
     version: int | None = None  # the document version `range` refers to, when known
     work_done_token: types.ProgressToken | None = None  # the client's own progress token
+    # The client's token for partial results: the rewritten region streams under it.
+    partial_result_token: types.ProgressToken | None = None
 
     @classmethod
     def from_wire(cls, raw: Any) -> RewriteRequest:
@@ -93,7 +96,9 @@ class RewriteRequest:
         instruction = instruction.strip() if isinstance(instruction, str) else None
         version = raw.get("version")
         version = version if isinstance(version, int) and not isinstance(version, bool) else None
-        return cls(uri, selection, instruction or None, version, _progress_token(raw))
+        return cls(uri, selection, instruction or None, version,
+                   _progress_token(raw, "workDoneToken"),
+                   _progress_token(raw, "partialResultToken"))
 
     def to_wire(self) -> dict[str, Any]:
         data: dict[str, Any] = {"uri": self.uri, "range": _converter.unstructure(self.range)}
@@ -103,6 +108,8 @@ class RewriteRequest:
             data["version"] = self.version
         if self.work_done_token is not None:
             data["workDoneToken"] = self.work_done_token
+        if self.partial_result_token is not None:
+            data["partialResultToken"] = self.partial_result_token
         return data
 
 

@@ -17,7 +17,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +27,12 @@ from .settings import ModelSpec
 
 logger = logging.getLogger(__name__)
 
-# Progress reports per second at most: a tiny model makes thousands of passes a second and
-# the editor needs a few updates, not a flood of notifications.
+# Seconds between progress reports at least: a tiny model makes thousands of passes a second
+# and the editor needs a few updates, not a flood of notifications.
 REPORT_INTERVAL = 0.1
+# The same for jobs that stream their text (partial results): 20 a second at most, each with
+# a decode of the whole output so far, which is why it is not done after every pass.
+STREAM_INTERVAL = 0.05
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,9 @@ class Started:
 @dataclass(frozen=True)
 class Generated:
     progress: Any  # engine.Progress
-    text: str | None = None  # the rewritten region so far, when known
+    # The rewritten region so far (decoded, cut at a closing fence), for jobs that stream it;
+    # None otherwise. Whatever engine runs behind the worker fills it in the same way.
+    text: str | None = None
 
 
 JobEvent = Queued | Loading | Started | Generated
@@ -82,6 +87,8 @@ class RewriteJob:
     context_after: str = ""
     method: str = "speculative"
     max_new_tokens: int | None = None
+    # Decode the text so far for each report (Generated.text): only when a client shows it.
+    stream_text: bool = False
     on_event: Callable[[JobEvent], None] = lambda event: None  # called on the engine thread
     cancelled: threading.Event = field(default_factory=threading.Event)
     future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)
@@ -111,6 +118,12 @@ def _default_rewrite(loaded: Any, job: RewriteJob, on_progress: Callable[[Any], 
                           on_progress=on_progress, should_stop=job.cancelled.is_set)
 
 
+def _default_text(loaded: Any, job: RewriteJob, tokens: Sequence[int]) -> str:
+    import engine
+
+    return engine.partial_text(loaded, job.code, tokens)
+
+
 class EngineWorker:
     def __init__(
         self,
@@ -118,11 +131,13 @@ class EngineWorker:
         log: Callable[[str], None] = logger.info,
         load: Callable[[ModelSpec, Callable[[str], None]], Any] = _default_load,
         run: Callable[[Any, RewriteJob, Callable[[Any], None]], Any] = _default_rewrite,
+        text: Callable[[Any, RewriteJob, Sequence[int]], str] = _default_text,
     ) -> None:
         self._on_status = on_status
         self._log = log
         self._load = load
         self._run = run
+        self._text = text
         self._cond = threading.Condition()
         self._pending: collections.deque[RewriteJob | _Load] = collections.deque()
         self._running: RewriteJob | _Load | None = None
@@ -246,13 +261,16 @@ class EngineWorker:
             self._on_status(EngineStatus("busy", job.spec.model, "rewriting"))
             job.on_event(Started(job.spec.model))
             last = 0.0
+            interval = STREAM_INTERVAL if job.stream_text else REPORT_INTERVAL
 
             def on_progress(progress: Any) -> None:
                 nonlocal last
                 now = time.monotonic()
-                if now - last >= REPORT_INTERVAL:
+                if now - last >= interval:  # throttle first: decoding costs
                     last = now
-                    job.on_event(Generated(progress))
+                    text = (self._text(loaded, job, progress.tokens)
+                            if job.stream_text else None)
+                    job.on_event(Generated(progress, text))
 
             result = self._run(loaded, job, on_progress)
         except BaseException as exc:  # every failure goes back to the caller

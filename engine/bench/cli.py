@@ -17,6 +17,7 @@ from ..contract import (
     DEVICES,
     DTYPES,
     PROMPT_FORMATS,
+    SERVER_METHODS,
     default_model,
 )
 from .endpoint import PREDICTION_CHOICES
@@ -93,6 +94,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     _register_eval(subparsers)
 
+    st = subparsers.add_parser(
+        "bench-stream", help="time to the first and the last change of the worked example, "
+        "streamed through a real language server over stdio")
+    st.add_argument("--model", default=None, help="catalog name, folder or hub id "
+                    "(default: the CLI's default model)")
+    st.add_argument("--device", default=DEFAULT_DEVICE, choices=DEVICES)
+    st.add_argument("--dtype", default=DEFAULT_DTYPE, choices=DTYPES)
+    st.add_argument("--method", default=DEFAULT_METHOD, choices=SERVER_METHODS)
+    st.add_argument("--context-lines", type=int, default=DEFAULT_CONTEXT_LINES)
+    st.add_argument("--data", type=Path, help="folder with examples/")
+    st.add_argument("--runs", type=int, default=2,
+                    help="rewrites through the same server (the first one pays warm-up costs)")
+    st.set_defaults(func=_run_stream)
+
     k = subparsers.add_parser("ksweep", help="draft-model speculative decoding: sweep K")
     k.add_argument("--target", default="gpt2-medium")
     k.add_argument("--draft", default="gpt2")
@@ -140,6 +155,22 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
                    help="folder for rows.csv and summary.md (default: %(default)s)")
     e.add_argument("--resume", action="store_true", help="skip rows already in the CSV")
     e.set_defaults(func=_run_eval)
+
+
+def _run_stream(args: argparse.Namespace) -> int:
+    from .stream import markdown, measure
+    from .tasks import find_data_dir, load_worked_example
+
+    task = load_worked_example(find_data_dir(args.data))
+    settings = {"model": args.model or default_model(), "device": args.device,
+                "dtype": args.dtype, "method": args.method, "contextLines": args.context_lines,
+                "maxNewTokens": 0}
+    timings = measure(task.code, task.instruction, settings, language=task.language or "",
+                      runs=args.runs)
+    print(f"{settings['model']}, {args.method}, {args.dtype}, {args.device}: worked example "
+          f"({len(task.code.splitlines())} lines) streamed over stdio")
+    print(markdown(timings))
+    return 0
 
 
 def _run_eval(args: argparse.Namespace) -> int:

@@ -11,7 +11,9 @@ from typing import Any
 
 import attrs
 from lsprotocol import converters, types
-from pytest_lsp import LanguageClient, make_test_lsp_client
+from pygls.protocol import default_converter
+from pytest_lsp import LanguageClient
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 converter = converters.get_converter()
 
@@ -74,6 +76,8 @@ class Editor:
     applied: list[types.ApplyWorkspaceEditParams] = field(default_factory=list)
     statuses: list[dict[str, Any]] = field(default_factory=list)
     asked: list[types.ShowMessageRequestParams] = field(default_factory=list)
+    # Partial results ($/progress values without a `kind`), by partialResultToken.
+    partials: dict[Any, list[dict[str, Any]]] = field(default_factory=dict)
     answer: Callable[[types.ShowMessageRequestParams], types.MessageActionItem | None] = (
         lambda params: params.actions[0] if params.actions else None)
 
@@ -93,7 +97,19 @@ def _command_or_code_action(obj: Any, _: Any) -> types.Command | types.CodeActio
 
 def make_client() -> LanguageClient:
     """pytest-lsp's client, plus an editor's answers to applyEdit and showMessageRequest."""
-    client = make_test_lsp_client()
+    editor = Editor()
+    work_done = DEFAULT_CLIENT_FEATURES[types.PROGRESS]
+
+    def progress(client: LanguageClient, params: types.ProgressParams) -> None:
+        # pytest-lsp knows only work-done progress (it raises on a value without `kind`).
+        value = plain(params.value)
+        if isinstance(value, dict) and "kind" not in value:
+            editor.partials.setdefault(params.token, []).append(value)
+        else:
+            work_done(client, params)
+
+    client = LanguageClient(converter_factory=default_converter)
+    register_lsp_features(client, {**DEFAULT_CLIENT_FEATURES, types.PROGRESS: progress})
     # lsprotocol 2025.0.0 reads every code action that has a `command` as a Command, losing
     # its kind and title; editors parse JSON themselves, so tell the two apart as they do.
     client.protocol._converter.register_structure_hook(
@@ -103,7 +119,6 @@ def make_client() -> LanguageClient:
     result_type = client.protocol.get_result_type
     client.protocol.get_result_type = (  # type: ignore[method-assign]
         lambda method: RawResponse if method == "specedit/rewrite" else result_type(method))
-    editor = Editor()
     client.editor = editor  # type: ignore[attr-defined]
 
     @client.feature(types.WORKSPACE_APPLY_EDIT)

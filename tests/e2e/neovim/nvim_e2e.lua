@@ -1,7 +1,9 @@
 -- Headless driver for test_neovim.py: loads the user config (specedit.lua, as in the README),
 -- then does what a user would: open the file, select lines, run the code action with an
--- instruction, wait for the edit, :write, quit. Only the instruction prompt is scripted,
--- since vim.fn.input cannot be typed into headless. Exits non-zero with a reason on failure.
+-- instruction, wait for the preview to be complete, press the accept or the reject mapping
+-- (SPECEDIT_ACTION), :write, quit. Only the instruction prompt is scripted, since
+-- vim.fn.input cannot be typed into headless. Writes what it saw to SPECEDIT_REPORT (JSON)
+-- and exits non-zero with a reason on failure.
 local env = vim.env
 package.path = env.SPECEDIT_TEST_DIR .. "/?.lua;" .. package.path
 
@@ -16,18 +18,6 @@ local specedit = require("specedit").setup({
 })
 specedit.ask_instruction = function()
   return env.SPECEDIT_INSTRUCTION
-end
-
--- Learn when the command's answer arrives (the server applies the edit before answering).
-local finished
-local execute = specedit.execute
-specedit.execute = function(args, bufnr, on_done)
-  execute(args, bufnr, function(err, result)
-    finished = { err = err, result = result }
-    if on_done then
-      on_done(err, result)
-    end
-  end)
 end
 
 vim.cmd("edit " .. vim.fn.fnameescape(env.SPECEDIT_FILE))
@@ -58,13 +48,41 @@ if not action then
   fail("no rewrite code action: " .. vim.inspect(responses))
 end
 
--- What Neovim's code-action menu does with an action that has a command.
+-- What Neovim's code-action menu does with an action that has a command: here, a preview.
 vim.lsp.commands[action.command.command](action.command, { bufnr = bufnr, client_id = specedit.client_id })
-if not vim.wait(180000, function() return finished ~= nil end, 50) then
-  fail("no answer to workspace/executeCommand")
+local preview = specedit.previews[bufnr]
+if not preview then
+  fail("no preview opened")
 end
-if finished.err or not (finished.result and finished.result.applied) then
-  fail("the rewrite was not applied: " .. vim.inspect(finished))
+if not vim.wait(180000, function() return not preview.running end, 50) then
+  fail("no answer to specedit/rewrite")
 end
+if specedit.previews[bufnr] ~= preview then
+  fail("the preview closed before it was accepted or rejected (failed or unchanged?)")
+end
+local report = {
+  partials = preview.partials,
+  preview = vim.api.nvim_buf_get_lines(preview.buf, 0, -1, false),
+  windows = #vim.api.nvim_list_wins(),
+  diff = vim.api.nvim_win_get_option(preview.win, "diff"),
+  unchanged_before = table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), "\n")
+    == table.concat(preview.lines, "\n"),
+}
+
+-- Press the mapping, as a user would, in the preview window.
+vim.api.nvim_set_current_win(preview.win)
+local key = env.SPECEDIT_ACTION == "accept" and specedit.config.accept_key or specedit.config.reject_key
+key = key:gsub("<leader>", vim.g.mapleader or "\\")
+vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(key, true, false, true), "mx", false)
+if specedit.previews[bufnr] then
+  fail("the preview is still open after " .. env.SPECEDIT_ACTION)
+end
+report.windows_after = #vim.api.nvim_list_wins()
+report.preview_gone = not vim.api.nvim_buf_is_valid(preview.buf)
+
+local file = io.open(env.SPECEDIT_REPORT, "w")
+file:write(vim.json.encode(report))
+file:close()
+vim.api.nvim_set_current_buf(bufnr)
 vim.cmd("write")
 vim.cmd("qall!")

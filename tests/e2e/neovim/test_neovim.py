@@ -1,7 +1,9 @@
 """A real editor end to end: headless Neovim (Debian's 0.7) with the README's Lua config.
 
 Neovim starts the server, the driver selects lines of a real file and runs the code action
-with an instruction; the test checks the file Neovim wrote against the engine's own rewrite.
+with an instruction; the rewrite streams into a diff preview, and the driver presses the
+accept or the reject mapping. The test checks the file Neovim wrote: the engine's own
+rewrite after accept, the file byte for byte as it was after reject.
 """
 
 from __future__ import annotations
@@ -50,12 +52,13 @@ def function_lines(source: str, name: str) -> tuple[int, int]:
     return first + 1, last + 1
 
 
-def test_neovim_rewrites_selection_and_writes_file(
-        tmp_path: Path, reference: Reference, server_settings: dict[str, Any]):
+@pytest.mark.parametrize("action", ["accept", "reject"])
+def test_neovim_previews_then_accepts_or_rejects(
+        tmp_path: Path, reference: Reference, server_settings: dict[str, Any], action: str):
     real = REPO / "engine" / "progress.py"  # a real file of this repository
     source = real.read_text(encoding="utf-8")
     target = tmp_path / real.name
-    target.write_text(source, encoding="utf-8")
+    target.write_bytes(real.read_bytes())
     first, last = function_lines(source, "update")
 
     expected = ""
@@ -67,6 +70,7 @@ def test_neovim_rewrites_selection_and_writes_file(
         pytest.fail("no instruction gives the tiny model a rewrite Neovim keeps byte for byte")
 
     home = tmp_path / "home"
+    report_path = tmp_path / "report.json"
     env = {
         **os.environ,
         "HOME": str(home),
@@ -80,9 +84,28 @@ def test_neovim_rewrites_selection_and_writes_file(
         "SPECEDIT_FILE": str(target),
         "SPECEDIT_LINES": f"{first},{last}",
         "SPECEDIT_INSTRUCTION": instruction,
+        "SPECEDIT_ACTION": action,
+        "SPECEDIT_REPORT": str(report_path),
     }
     proc = subprocess.run(
         ["nvim", "--headless", "-n", "-i", "NONE", "-u", str(HERE / "nvim_e2e.lua")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, f"nvim exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
-    assert target.read_text(encoding="utf-8") == expected
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    # The preview: a diff in a split, streamed in, showing exactly the rewrite, while the
+    # buffer itself stays untouched until accepted.
+    assert report["partials"] >= 1
+    assert report["diff"] is True and report["windows"] == 2
+    assert report["preview"] == expected.splitlines()
+    assert report["unchanged_before"] is True
+    assert report["windows_after"] == 1 and report["preview_gone"] is True
+    written = target.read_bytes()
+    if action == "accept":
+        assert written.decode("utf-8") == expected
+        # Nothing outside the selected lines changed.
+        before, after = source.splitlines(keepends=True), expected.splitlines(keepends=True)
+        tail = len(before) - last
+        assert after[:first - 1] == before[:first - 1]
+        assert after[len(after) - tail:] == before[len(before) - tail:]
+    else:
+        assert written == real.read_bytes()
