@@ -22,6 +22,7 @@ from .contract import (
     SpecEditError,
     default_model,
 )
+from .threads import add_threads_argument
 
 # Subcommands that live in their own modules; each module has `register(subparsers)` and
 # imports no torch until its command runs (`specedit serve` must answer the handshake fast).
@@ -61,6 +62,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         f"set {MODEL_ENV} to change it)")
     parser.add_argument("--device", default=DEFAULT_DEVICE, choices=DEVICES)
     parser.add_argument("--dtype", default=DEFAULT_DTYPE, choices=DTYPES)
+    add_threads_argument(parser)
 
 
 def _register_rewrite(subparsers: argparse._SubParsersAction) -> None:
@@ -110,8 +112,9 @@ def _run_rewrite(args: argparse.Namespace) -> int:
     from .prompt import language_for_path
     from .rewriting import rewrite
 
-    loaded = load_model(args.model, args.device, args.dtype)
-    draft = load_model(args.draft, args.device, args.dtype) if args.draft else None
+    loaded = load_model(args.model, args.device, args.dtype, threads=args.threads)
+    draft = (load_model(args.draft, args.device, args.dtype, threads=args.threads)
+             if args.draft else None)
     with TerminalProgress(total=None) as progress:
         result = rewrite(loaded, region.text, args.instruction,
                          language=language_for_path(args.file.name),

@@ -15,13 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from .contract import PromptTooLongError
+from .cost_curve import pass_cost
 from .decoding import StopPredicate, StopTokens, verify_loop
+from .draft_length import DraftLengthPolicy
 from .loading import LoadedModel
 from .prompt import stop_token_ids
 from .proposers import OriginalCodeProposer, PromptLookupProposer, Proposer
 from .runner import ModelRunner
 from .sampling import Sampler, sample_loop
 from .stopping import StreamedText, TextStop, Watched, cut_at_stop
+from .threads import apply_threads
 
 
 @dataclass(frozen=True)
@@ -147,8 +150,12 @@ def complete(
                 on_text(piece)
 
         stop = Watched(stop, max_new, report)
-    proposer: Proposer = (OriginalCodeProposer(prediction) if prediction
-                          else PromptLookupProposer(prompt.ids))
+    apply_threads(loaded.threads)
+    # The prediction is drafted like the original code of a rewrite: sized from the pass-cost
+    # curve, so a rejected prediction costs little more than plain decoding.
+    proposer: Proposer = (OriginalCodeProposer(prediction, None,
+                                               DraftLengthPolicy(pass_cost(loaded)))
+                          if prediction else PromptLookupProposer(prompt.ids))
     # A fresh cache per request: each completion then equals a fresh greedy run exactly.
     runner.reset()
     if settings.temperature <= 0:

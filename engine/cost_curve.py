@@ -174,17 +174,18 @@ def _write_disk(path: Path, curve: PassCostCurve) -> None:
 
 
 def pass_cost(loaded: LoadedModel) -> PassCostCurve:
-    """The curve for a loaded model, measured at most once per LoadedModel (and per machine
-    for catalog models, whose curve is kept on disk)."""
+    """The curve for a loaded model at torch's current thread count, measured at most once per
+    LoadedModel and thread count (and per machine for catalog models, kept on disk)."""
     curve = curve_from_environment() or declared_curve(loaded.model)
     if curve is not None:
         return curve
-    if loaded.pass_cost is None:
+    threads = torch.get_num_threads()
+    if threads not in loaded.pass_cost:
         path = _disk_path(loaded)
         curve = _read_disk(path) if path is not None else None
         if curve is None:
             curve = calibrate(loaded.model)
             if path is not None:
                 _write_disk(path, curve)
-        loaded.pass_cost = curve
-    return loaded.pass_cost
+        loaded.pass_cost[threads] = curve
+    return loaded.pass_cost[threads]

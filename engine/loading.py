@@ -31,8 +31,12 @@ class LoadedModel:
     path: str  # where the weights came from
     device: torch.device
     dtype: torch.dtype
-    # What a pass costs against the tokens it verifies (cost_curve.pass_cost fills it once).
-    pass_cost: PassCostCurve | None = field(default=None, repr=False, compare=False)
+    # `auto` or a thread count (engine/threads.py), applied before each rewrite.
+    threads: str | int = "auto"
+    # What a pass costs against the tokens it verifies, per thread count (cost_curve.pass_cost
+    # fills it once for each).
+    pass_cost: dict[int, PassCostCurve] = field(default_factory=dict, repr=False,
+                                                compare=False)
 
     @property
     def context_length(self) -> int | None:
@@ -162,9 +166,17 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def load_model(spec: str, device: str = "auto", dtype: str = "auto", *,
-               log: Callable[[str], None] | None = None) -> LoadedModel:
-    """Load model and tokenizer once; reuse the result for every rewrite."""
+               log: Callable[[str], None] | None = None,
+               threads: str | int | None = None) -> LoadedModel:
+    """Load model and tokenizer once; reuse the result for every rewrite.
+
+    threads: `auto`, a number, or None for SPECEDIT_THREADS (else auto); see threads.py.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .threads import threads_setting
+
+    thread_setting = threads_setting(threads)  # a bad value fails before seconds of loading
 
     log = log or _stderr
     if not sys.stderr.isatty():
@@ -207,4 +219,5 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto", *,
             f"({names}), a folder with a transformers model, or a hub id you can reach"
         ) from exc
     model.to(torch_device).eval()
-    return LoadedModel(model, tokenizer, spec, str(source), torch_device, torch_dtype)
+    return LoadedModel(model, tokenizer, spec, str(source), torch_device, torch_dtype,
+                       thread_setting)

@@ -26,6 +26,7 @@ from .methods import MethodConfig, as_method, build_proposer, check_draft_model
 from .prompt import RewritePrompt, answer_text, build_prompt, partial_answer_text
 from .request import check_fits_roughly, check_rewrite_request
 from .runner import ModelRunner, synchronize
+from .threads import apply_threads
 
 
 @dataclass
@@ -179,7 +180,9 @@ def rewrite(
                                context_before=context_before, context_after=context_after,
                                max_new_tokens=max_new_tokens, prompt_format=prompt_format)
     prompt = prepared.prompt
-    # Measured once per model (cached on `loaded`), and only where drafts are sized from it.
+    apply_threads(loaded.threads)
+    # Measured once per model and thread count (cached on `loaded`), and only where drafts
+    # are sized from it.
     cost = pass_cost(loaded) if config.uses_pass_cost else None
     runner = ModelRunner(loaded.model)
     proposer = build_proposer(config, prompt=prompt.prompt_ids, original=prompt.draft_ids,

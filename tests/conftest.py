@@ -17,6 +17,10 @@ from tests.helpers.tiny_models import make_tiny_model_dir
 # regime of the one-pass guarantees); the draft-length tests pass their own curves, and
 # tests of the calibration itself remove this (also inherited by the servers tests start).
 os.environ.setdefault("SPECEDIT_PASS_COST", "1,0")
+# A fixed thread count, as torch would choose it: `auto` samples the cores before every
+# rewrite (50 ms each) and could change the count between a test's greedy reference and its
+# speculative run. tests/engine/test_threads.py tests `auto` itself.
+os.environ.setdefault("SPECEDIT_THREADS", str(max(1, min(len(os.sched_getaffinity(0)), 8))))
 
 
 @pytest.fixture(scope="session")

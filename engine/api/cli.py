@@ -20,6 +20,7 @@ from ..contract import (
     SpecEditError,
     default_model,
 )
+from ..threads import add_threads_argument
 
 
 def is_loopback(host: str) -> bool:
@@ -51,6 +52,7 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
                         f"set {MODEL_ENV} to change it); clients name it in `model`")
     parser.add_argument("--device", default=DEFAULT_DEVICE, choices=DEVICES)
     parser.add_argument("--dtype", default=DEFAULT_DTYPE, choices=DTYPES)
+    add_threads_argument(parser)
     parser.add_argument("--served-model-name",
                         help="the name clients send as `model` (default: --model)")
     parser.add_argument("--host", default=DEFAULT_API_HOST,
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from ..loading import load_model
     from .app import ApiSettings, Service, create_app
 
-    loaded = load_model(args.model, args.device, args.dtype)
+    loaded = load_model(args.model, args.device, args.dtype, threads=args.threads)
     settings = ApiSettings(model_name=args.served_model_name or args.model, api_key=key,
                            max_queue=args.max_queue, max_body_bytes=args.max_body_bytes)
     app = create_app(Service(loaded, settings))

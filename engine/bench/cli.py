@@ -20,6 +20,7 @@ from ..contract import (
     SERVER_METHODS,
     default_model,
 )
+from ..threads import add_threads_argument
 from .endpoint import PREDICTION_CHOICES
 from .sandbox import DEFAULT_TEST_TIMEOUT
 from .selection import SELECTION_MODES, WHOLE_FILE
@@ -52,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, help="folder with canitedit/ and examples/")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--dtype", default="auto", choices=DTYPES)
+    add_threads_argument(p)
     p.add_argument("--max-new-tokens", type=int)
     p.add_argument("--out", type=Path, default=Path("bench-out"))
     p.add_argument("--resume", action="store_true", help="skip rows already in the CSV")
@@ -83,6 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--size", default="0.5b", choices=["tiny", "0.5b", "1.5b", "7b"])
     c.add_argument("--device", default="auto", choices=DEVICES)
     c.add_argument("--dtype", default="auto", choices=DTYPES)
+    add_threads_argument(c)
     c.add_argument("--context", type=int, default=512, help="cached tokens before each pass")
     c.add_argument("--sizes", default="1,8,32,128,512", help="tokens per pass to time")
     c.add_argument("--repeats", type=int, default=3)
@@ -101,6 +104,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(default: the CLI's default model)")
     st.add_argument("--device", default=DEFAULT_DEVICE, choices=DEVICES)
     st.add_argument("--dtype", default=DEFAULT_DTYPE, choices=DTYPES)
+    add_threads_argument(st)
     st.add_argument("--method", default=DEFAULT_METHOD, choices=SERVER_METHODS)
     st.add_argument("--context-lines", type=int, default=DEFAULT_CONTEXT_LINES)
     st.add_argument("--data", type=Path, help="folder with examples/")
@@ -117,6 +121,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     k.add_argument("--k", default="1,2,3,4,5,8", help="comma-separated K values; 'auto' = adaptive")
     k.add_argument("--device", default="auto", choices=DEVICES)
     k.add_argument("--dtype", default="auto", choices=DTYPES)
+    add_threads_argument(k)
     k.add_argument("--out", type=Path, default=Path("ksweep-out"))
     k.set_defaults(func=_run_ksweep)
 
@@ -128,6 +133,7 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
                    "(default: the CLI's default model)")
     e.add_argument("--device", default=DEFAULT_DEVICE, choices=DEVICES)
     e.add_argument("--dtype", default=DEFAULT_DTYPE, choices=DTYPES)
+    add_threads_argument(e)
     e.add_argument("--method", default=DEFAULT_METHOD,
                    help="comma-separated methods; speculative:N caps every draft at N tokens "
                    "(default: %(default)s, greedy's text, faster)")
@@ -202,8 +208,10 @@ def _run_eval(args: argparse.Namespace) -> int:
                             context_lines=args.context_lines,
                             max_new_tokens=args.max_new_tokens, timeout=args.timeout)
     log = open_log(args.out / "rows.csv", args.resume)
-    loaded = load_model(args.model or default_model(), args.device, args.dtype)
-    draft = load_model(args.draft, args.device, args.dtype) if args.draft else None
+    loaded = load_model(args.model or default_model(), args.device, args.dtype,
+                        threads=args.threads)
+    draft = (load_model(args.draft, args.device, args.dtype, threads=args.threads)
+             if args.draft else None)
     warm_up(loaded, methods, draft)
     with _progress(len(problems) * len(formats) * len(methods), "eval") as bar:
         evaluate(loaded, problems, settings, log, draft=draft,
@@ -275,8 +283,10 @@ def _run_real(args: argparse.Namespace, methods: list[str], log) -> str:  # noqa
     if not args.no_example:
         tasks.append(load_worked_example(data))
     todo = [t for t in tasks if not all((t.id, m) in log.done for m in methods)]
-    loaded = load_model(args.model or default_model(), args.device, args.dtype)
-    draft = load_model(args.draft, args.device, args.dtype) if args.draft else None
+    loaded = load_model(args.model or default_model(), args.device, args.dtype,
+                        threads=args.threads)
+    draft = (load_model(args.draft, args.device, args.dtype, threads=args.threads)
+             if args.draft else None)
     warm_up(loaded, methods, draft)
     with _progress(len(todo) * len(methods)) as bar:
         for task in todo:
@@ -310,8 +320,10 @@ def _run_endpoint(args: argparse.Namespace, methods: list[str], log) -> str:  # 
         from ..loading import load_model
         from .run import warm_up
 
-        loaded = load_model(args.model or default_model(), args.device, args.dtype)
-        draft = load_model(args.draft, args.device, args.dtype) if args.draft else None
+        loaded = load_model(args.model or default_model(), args.device, args.dtype,
+                            threads=args.threads)
+        draft = (load_model(args.draft, args.device, args.dtype, threads=args.threads)
+                 if args.draft else None)
         warm_up(loaded, methods, draft)
     with endpoint_bench(endpoint) as bench, _progress(
             len(tasks) * (len(methods) + len(remote))) as bar:
@@ -393,9 +405,12 @@ def _run_passcost(args: argparse.Namespace) -> int:
         curve = model_pass_cost(model)
     else:
         from ..loading import load_model
+        from ..threads import apply_threads
 
-        loaded = load_model(args.model or default_model(), args.device, args.dtype)
+        loaded = load_model(args.model or default_model(), args.device, args.dtype,
+                            threads=args.threads)
         model, dtype, name, where = loaded.model, loaded.dtype, loaded.name, str(loaded.device)
+        where += f", {apply_threads(loaded.threads)} threads"
         curve = pass_cost(loaded)  # what `speculative` sizes its drafts from
     costs = measure_pass_costs(model, context=args.context, sizes=sizes, repeats=args.repeats)
     title = (f"**{name}**, {str(dtype).split('.')[-1]}, {where}: one pass after "

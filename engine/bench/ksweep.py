@@ -175,8 +175,8 @@ def run_cli(args: argparse.Namespace) -> int:
     ks = [k.strip() for k in args.k.split(",") if k.strip()]
     for k in ks:  # a bad K fails before the models load
         method_for_k(k)
-    target = load_model(args.target, args.device, args.dtype)
-    draft = load_model(args.draft, args.device, args.dtype)
+    target = load_model(args.target, args.device, args.dtype, threads=args.threads)
+    draft = load_model(args.draft, args.device, args.dtype, threads=args.threads)
     base, rows = sweep(target, draft, args.prompt, args.max_new_tokens, ks)
     write_outputs(args.out, base, rows)
     print(markdown_table(base, rows))

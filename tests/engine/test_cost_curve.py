@@ -89,8 +89,18 @@ def test_the_curve_is_measured_once_per_loaded_model(measured: None, tmp_path: P
     assert curve.seconds_per_token >= 0
     passes = model.calls
     assert 3 <= passes <= 8  # a context, then a few passes of two sizes
-    assert pass_cost(target) is curve and target.pass_cost is curve
+    assert pass_cost(target) is curve
+    assert target.pass_cost == {torch.get_num_threads(): curve}
     assert model.calls == passes
+    # Another thread count is another curve: measured once for it too.
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1 if before != 1 else 2)
+        other = pass_cost(target)
+        assert other is not curve and model.calls > passes
+        assert pass_cost(target) is other and len(target.pass_cost) == 2
+    finally:
+        torch.set_num_threads(before)
     # A folder model is never written to disk: its weights may change under the same path.
     assert not (tmp_path / "pass-cost").exists()
     bare = CountingModel()
