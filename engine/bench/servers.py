@@ -5,9 +5,9 @@ VENV/bin/python`. One process loads the model in-process, then runs each server 
 (`specedit api`, then vLLM with each `--speculative-config`), and for every task times our
 in-process speculative edits right before the server's answer, so each server row has a
 paired in-process row taken moments earlier. Conditions: `quiet`, and `busy`, where another
-process spins on one core for the whole condition (the situation of a developer whose
-build or test runner is using a core). In-process greedy runs once, on the quiet machine, as
-the reference text and the baseline.
+process spins on one core for the whole condition (the situation of a developer whose build
+or test runner is using a core). Each server starts afresh for each condition. In-process
+greedy runs once, on the quiet machine, as the reference text and the baseline.
 
 vLLM needs its own virtual environment (see engine/bench/results/README.md, "Against vLLM");
 configurations it cannot start (suffix decoding without arctic-inference) are skipped with
@@ -46,6 +46,9 @@ VLLM_CONFIGS = {
     "vllm-none": None,
 }
 START_TIMEOUT = 600.0
+# Before every timed run: vLLM's engine keeps a core busy for about a second after each
+# answer (measured with /proc/stat), which would make the next run share it.
+SETTLE_SECONDS = 2.0
 
 
 @dataclass
@@ -165,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     def in_process(task: Task, method: str) -> tuple[str, float, int, int]:
         import torch
 
+        time.sleep(SETTLE_SECONDS)
         started = time.perf_counter()
         result = rewrite(loaded, task.code, task.instruction, language=task.language,
                          method=method)
@@ -179,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         text, seconds, passes, threads = in_process(task, "greedy")
         greedy[task.id] = text
         add(Row("quiet", task.id, "", "in-process:greedy", threads, len(text), passes,
-                 round(seconds, 3), True))
+                round(seconds, 3), True))
         print(f"greedy {task.id}: {seconds:.1f} s", flush=True)
 
     endpoint_url = f"http://127.0.0.1:{args.port}/v1"
@@ -197,28 +201,30 @@ def main(argv: list[str] | None = None) -> int:
         else:
             raise SystemExit(f"unknown server {name!r}")
         endpoint = Endpoint(endpoint_url, model_name, None, None)
-        try:
-            with server(command, endpoint_url, args.out / f"{name}.log", env):
-                for condition in args.conditions.split(","):
-                    with spinner(condition == "busy"):
-                        for task in tasks:
-                            text, seconds, passes, threads = in_process(task, "speculative")
-                            add(Row(condition, task.id, name, "in-process:speculative",
-                                    threads, len(text), passes, round(seconds, 3),
-                                    text == greedy[task.id]))
-                            for prediction in ((True, False) if name == "api" else (False,)):
-                                started = time.perf_counter()
-                                result = asyncio.run(_remote(endpoint, task, prediction))
-                                took = time.perf_counter() - started
-                                label = name + (":prediction" if prediction else "")
-                                add(Row(condition, task.id, name, label, "",
-                                        len(result.text), result.stats.forward_passes or "",
-                                        round(took, 3), result.text == greedy[task.id]))
-                                print(f"{condition} {task.id} {label}: {took:.1f} s "
-                                      f"(ours {seconds:.1f} s)", flush=True)
-        except RuntimeError as exc:
-            skipped[name] = str(exc)
-            print(f"{name} skipped: {exc}", flush=True)
+        for condition in args.conditions.split(","):
+            # A fresh server per condition: vLLM keeps a prefix cache and a suffix tree
+            # across requests, and a second, identical request would be answered from them.
+            try:
+                with server(command, endpoint_url, args.out / f"{name}-{condition}.log", env), \
+                        spinner(condition == "busy"):
+                    for task in tasks:
+                        text, seconds, passes, threads = in_process(task, "speculative")
+                        add(Row(condition, task.id, name, "in-process:speculative", threads,
+                                len(text), passes, round(seconds, 3), text == greedy[task.id]))
+                        for prediction in ((True, False) if name == "api" else (False,)):
+                            time.sleep(SETTLE_SECONDS)
+                            started = time.perf_counter()
+                            result = asyncio.run(_remote(endpoint, task, prediction))
+                            took = time.perf_counter() - started
+                            label = name + (":prediction" if prediction else "")
+                            add(Row(condition, task.id, name, label, "", len(result.text),
+                                    result.stats.forward_passes or "", round(took, 3),
+                                    result.text == greedy[task.id]))
+                            print(f"{condition} {task.id} {label}: {took:.1f} s "
+                                  f"(ours {seconds:.1f} s)", flush=True)
+            except RuntimeError as exc:
+                skipped[f"{name} ({condition})"] = str(exc)
+                print(f"{name} ({condition}) skipped: {exc}", flush=True)
     write(args.out, rows, skipped)
     return 0
 
