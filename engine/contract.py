@@ -37,8 +37,10 @@ BUILTIN_DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
 DEFAULT_DEVICE = "auto"
 DEFAULT_DTYPE = "auto"
 DEFAULT_METHOD = "speculative"
-# Stays today's prompt until `specedit eval` measures a better one on CanItEdit.
-DEFAULT_PROMPT_FORMAT = "instruction-first"
+# The format with the best CanItEdit pass@1 (engine/bench/results/README.md): with the 0.5B
+# model on all 105 problems, canitedit beat instruction-last and instruction-first (which
+# mostly copied the code back unchanged).
+DEFAULT_PROMPT_FORMAT = "canitedit"
 # Lines on each side of the selection given to the model as context (not rewritten). One
 # default for the CLI and the server: 20 lines usually reach the enclosing function or class
 # header while keeping the prompt, and so the prefill, short on a CPU.

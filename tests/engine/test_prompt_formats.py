@@ -1,5 +1,6 @@
-"""Prompt formats: today's text unchanged by default, each format worded differently, and in
-every format the draft is the original region exactly as the answer would spell it."""
+"""Prompt formats: instruction-first keeps the original prompt byte for byte, the default is
+the measured best, each format is worded differently, and in every format the draft is the
+original region exactly as the answer would spell it."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ CODE = "def f(x):\n    return x\n"
 INSTRUCTION = "rename x to y"
 CONTEXT = {"context_before": "import os\n", "context_after": "print(f(1))\n"}
 
-# Today's prompt, byte for byte, as it was before formats existed: the default must keep it.
+# The original prompt, byte for byte, as it was before formats existed: instruction-first
+# must keep it.
 TODAY_CHAT = (
     "<|im_start|>system\nYou are a careful coding assistant. You rewrite the code you are given "
     "according to the instruction. Reply with the complete rewritten code in one fenced code "
@@ -43,14 +45,20 @@ def _build(tokenizer: Any, prompt_format: str, code: str = CODE, **kw: Any):  # 
                         prompt_format=prompt_format, **{**CONTEXT, **kw})
 
 
-def test_default_format_is_todays_prompt_byte_for_byte() -> None:
+def test_instruction_first_is_the_original_prompt_byte_for_byte() -> None:
+    for tokenizer, expected in ((chat_tokenizer(), TODAY_CHAT), (tiny_tokenizer(), TODAY_PLAIN)):
+        assert _build(tokenizer, "instruction-first").text == expected
+
+
+def test_the_default_is_the_format_measured_best() -> None:
     from engine.prompt import build_prompt
 
-    assert DEFAULT_PROMPT_FORMAT == "instruction-first"
-    for tokenizer, expected in ((chat_tokenizer(), TODAY_CHAT), (tiny_tokenizer(), TODAY_PLAIN)):
+    # CanItEdit pass@1 with the 0.5B model (engine/bench/results/README.md).
+    assert DEFAULT_PROMPT_FORMAT == "canitedit"
+    for tokenizer in (chat_tokenizer(), tiny_tokenizer()):
         default = build_prompt(tokenizer, CODE, INSTRUCTION, language="python", **CONTEXT)
-        assert default.text == expected
-        assert _build(tokenizer, DEFAULT_PROMPT_FORMAT).text == expected
+        assert default.text == _build(tokenizer, "canitedit").text
+        assert "## Code Before" in default.text and "## Instruction" in default.text
 
 
 @pytest.mark.parametrize("kind", TOKENIZERS)

@@ -40,8 +40,8 @@ def test_chat_prompt_primes_the_answer_with_the_fence_and_drafts_the_original() 
 
 def test_base_model_prompt_uses_the_plain_template() -> None:
     p = build_prompt(tiny_tokenizer(), "x = 1", "rename x to y", language="python")
-    assert "## Instructions\nrename x to y" in p.text
-    assert p.text.endswith("## Rewritten code\n```python\n")
+    assert "## Instruction:\nrename x to y" in p.text  # the default format's plain form
+    assert p.text.endswith("## Code After:\n```python\n")
     # A region without a trailing newline is drafted with one before the fence.
     assert tiny_tokenizer().decode(p.draft_ids) == "x = 1\n```"
 
