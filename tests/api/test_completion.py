@@ -82,17 +82,16 @@ def test_prediction_tokens_are_counted_as_openai_defines_them() -> None:
 
 
 def test_the_rewrite_prompt_sent_as_messages_gives_the_same_prompt(loaded) -> None:
-    from engine.prompt import SYSTEM_MESSAGE, _user_message  # the rewrite prompt's parts
+    from engine.prompt import rewrite_messages  # the rewrite prompt's parts
 
     code, instruction = "def add(a, b):\n    return a + b\n", "Add type hints"
     rewrite_prompt = build_prompt(loaded.tokenizer, code, instruction, language="python")
-    messages = [{"role": "system", "content": SYSTEM_MESSAGE},
-                {"role": "user", "content": _user_message(code, instruction, "python", "", "")},
-                {"role": "assistant", "content": "```python\n"}]
+    wording = rewrite_messages(code, instruction, language="python")  # the default format
+    messages = [*wording.chat(), {"role": "assistant", "content": wording.primer}]
     prompt = chat_prompt(loaded.tokenizer, messages, continue_final_message=True)
     assert prompt.text == rewrite_prompt.text
     assert prompt.ids == rewrite_prompt.prompt_ids
-    assert prediction_ids(loaded.tokenizer, prompt, code + "```") == rewrite_prompt.draft_ids
+    assert prediction_ids(loaded.tokenizer, prompt, wording.answer) == rewrite_prompt.draft_ids
 
 
 # -- stop strings and streaming --------------------------------------------------------------

@@ -24,7 +24,7 @@ import pytest
 import engine
 from engine.completion import chat_prompt, prediction_ids
 from engine.decoding import StopTokens, greedy_reference
-from engine.prompt import SYSTEM_MESSAGE, _user_message  # the rewrite prompt's parts
+from engine.prompt import rewrite_messages  # the rewrite prompt, as remote_rewrite sends it
 from engine.proposers import PromptLookupProposer
 from engine.runner import ModelRunner
 from tests.api.conftest import API_KEY, MAX_BODY, ApiServer
@@ -84,12 +84,11 @@ def test_greedy_answer_equals_engine_rewrite(api_server: ApiServer, client: open
     decoded = local.tokenizer.decode(expected.output_ids, skip_special_tokens=True)
     assert "```" not in decoded, "the rewrite hit its closing fence; the API would not stop"
     # The rewrite prompt as messages: it ends inside the assistant's turn, after the fence.
-    messages = [{"role": "system", "content": SYSTEM_MESSAGE},
-                {"role": "user", "content": _user_message(code, instruction, "python", "", "")},
-                {"role": "assistant", "content": "```python\n"}]
+    wording = rewrite_messages(code, instruction, language="python")  # the default format
+    messages = [*wording.chat(), {"role": "assistant", "content": wording.primer}]
     answer = client.chat.completions.create(
         model=api_server.model, messages=messages, max_tokens=24, temperature=0,
-        prediction={"type": "content", "content": code + "```"},
+        prediction={"type": "content", "content": wording.answer},
         extra_body={"continue_final_message": True, "add_generation_prompt": False})
     assert answer.choices[0].message.content == decoded
     assert answer.usage.prompt_tokens == expected.stats.prompt_tokens
@@ -100,7 +99,7 @@ def test_greedy_answer_equals_engine_rewrite(api_server: ApiServer, client: open
     pieces, finish, usage = [], None, None
     for chunk in client.chat.completions.create(
             model=api_server.model, messages=messages, max_tokens=24, temperature=0,
-            prediction={"type": "content", "content": code + "```"}, stream=True,
+            prediction={"type": "content", "content": wording.answer}, stream=True,
             stream_options={"include_usage": True},
             extra_body={"continue_final_message": True, "add_generation_prompt": False}):
         if chunk.choices:
