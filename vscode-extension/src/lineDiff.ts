@@ -16,18 +16,7 @@ const MAX_CELLS = 4_000_000;
  */
 export function diffLines(before: readonly string[], after: readonly string[]): Segment[] {
   // Common prefix and suffix first: cheap, and most rewrites keep much of the region.
-  let head = 0;
-  while (head < before.length && head < after.length && before[head] === after[head]) {
-    head++;
-  }
-  let tail = 0;
-  while (
-    tail < before.length - head &&
-    tail < after.length - head &&
-    before[before.length - 1 - tail] === after[after.length - 1 - tail]
-  ) {
-    tail++;
-  }
+  const { head, tail } = commonEnds(before, after);
   const a = before.slice(head, before.length - tail);
   const b = after.slice(head, after.length - tail);
   const middle: Segment[] = [];
@@ -103,4 +92,21 @@ function merge(segments: Segment[]): Segment[] {
 /** Lines with their endings (\n, \r\n or \r, as LSP splits them); the last may have none. */
 export function splitLines(text: string): string[] {
   return text.match(/[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$/g) ?? [];
+}
+
+/** Lines equal at the start (`head`) and, after those, at the end (`tail`) of both lists. */
+export function commonEnds(before: readonly string[], after: readonly string[]): { head: number; tail: number } {
+  let head = 0;
+  while (head < before.length && head < after.length && before[head] === after[head]) {
+    head++;
+  }
+  let tail = 0;
+  while (
+    tail < before.length - head &&
+    tail < after.length - head &&
+    before[before.length - 1 - tail] === after[after.length - 1 - tail]
+  ) {
+    tail++;
+  }
+  return { head, tail };
 }

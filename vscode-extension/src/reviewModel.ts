@@ -6,7 +6,7 @@
 // original lines the output has not reached yet are shown plain after it. When it is done,
 // each hunk is accepted or rejected; the region's final text is the unchanged lines plus, per
 // hunk, the added lines if accepted and the removed lines otherwise.
-import { diffLines, type Segment, splitLines } from './lineDiff';
+import { commonEnds, diffLines, type Segment, splitLines } from './lineDiff';
 
 export type LineMark = 'same' | 'removed' | 'added';
 export type Decision = 'pending' | 'accepted' | 'rejected';
@@ -171,20 +171,9 @@ function lastMatchedLine(original: readonly string[], output: readonly string[])
 
 /** The smallest replacement of whole lines that turns `before` into `after`. */
 export function lineReplacement(before: readonly string[], after: readonly string[]): LineReplacement | undefined {
-  let head = 0;
-  while (head < before.length && head < after.length && before[head] === after[head]) {
-    head++;
-  }
+  const { head, tail } = commonEnds(before, after);
   if (head === before.length && head === after.length) {
     return undefined;
-  }
-  let tail = 0;
-  while (
-    tail < before.length - head &&
-    tail < after.length - head &&
-    before[before.length - 1 - tail] === after[after.length - 1 - tail]
-  ) {
-    tail++;
   }
   return { start: head, deleteCount: before.length - head - tail, insert: after.slice(head, after.length - tail) };
 }
