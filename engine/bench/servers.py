@@ -175,9 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         return (result.text, time.perf_counter() - started, result.stats.forward_passes,
                 torch.get_num_threads())
 
-    for task in tasks:  # warm-up and the pass-cost curve, untimed
-        in_process(task, "speculative")
-        break
+    in_process(tasks[0], "speculative")  # warm-up and the pass-cost curve, untimed
     greedy: dict[str, str] = {}
     for task in tasks:
         text, seconds, passes, threads = in_process(task, "greedy")
