@@ -17,10 +17,9 @@ from typing import Any
 from .contract import PromptTooLongError
 from .cost_curve import pass_cost
 from .decoding import StopPredicate, StopTokens, verify_loop
-from .draft_length import DraftLengthPolicy
 from .loading import LoadedModel
+from .methods import MethodConfig, build_proposer
 from .prompt import stop_token_ids
-from .proposers import OriginalCodeProposer, PromptLookupProposer, Proposer
 from .runner import ModelRunner
 from .sampling import Sampler, sample_loop
 from .stopping import StreamedText, TextStop, Watched, cut_at_stop
@@ -151,11 +150,14 @@ def complete(
 
         stop = Watched(stop, max_new, report)
     apply_threads(loaded.threads)
-    # The prediction is drafted like the original code of a rewrite: sized from the pass-cost
-    # curve, so a rejected prediction costs little more than plain decoding.
-    proposer: Proposer = (OriginalCodeProposer(prediction, None,
-                                               DraftLengthPolicy(pass_cost(loaded)))
-                          if prediction else PromptLookupProposer(prompt.ids))
+    # The prediction is drafted like the original code of a rewrite (sized from the pass-cost
+    # curve, so a rejected prediction costs little more than plain decoding); without one,
+    # n-gram lookup in the prompt. Both come from the one proposer factory.
+    if prediction:
+        proposer = build_proposer(MethodConfig("speculative"), prompt=prompt.ids,
+                                  original=prediction, cost=pass_cost(loaded))
+    else:
+        proposer = build_proposer(MethodConfig("prompt-lookup"), prompt=prompt.ids)
     # A fresh cache per request: each completion then equals a fresh greedy run exactly.
     runner.reset()
     if settings.temperature <= 0:
