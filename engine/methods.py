@@ -9,6 +9,9 @@ the synthetic mode and the K study alike.
 
 `speculative` with no cap sizes its drafts from the pass-cost curve (draft_length.py): the
 default, the best policy measured. `speculative:N` is a fixed cap, kept for experiments.
+`speculative` drafts from the original and, where the original has no match for the output
+(new code), by n-gram lookup in the prompt and output (proposers.LookupFallbackProposer);
+the bench-only `speculative-original` drafts from the original alone, to measure that.
 `speculative` given a draft model is the hybrid (hybrid.py): the draft model proposes where
 the output has left the original.
 """
@@ -20,8 +23,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .contract import METHODS, InvalidRequestError
-from .draft_length import DraftLengthPolicy, PassCostCurve
-from .proposers import OriginalCodeProposer, OriginalDraftSettings, PromptLookupProposer, Proposer
+from .draft_length import WEAK_PRIOR, DraftLengthPolicy, PassCostCurve
+from .proposers import (
+    LookupFallbackProposer,
+    OriginalCodeProposer,
+    OriginalDraftSettings,
+    PromptLookupProposer,
+    Proposer,
+)
 
 if TYPE_CHECKING:
     from .loading import LoadedModel
@@ -29,9 +38,15 @@ if TYPE_CHECKING:
 # transformers' own `generate(prompt_lookup_num_tokens=...)`: a baseline the benchmark
 # measures, never a way to rewrite (it has no progress, and its passes need a hook to count).
 HF_PROMPT_LOOKUP = "hf-prompt-lookup"
-BENCH_METHODS = (*METHODS, HF_PROMPT_LOOKUP)
+# Speculative edits drafting from the original code alone, without the n-gram fallback where
+# the original has no match: a bench-only baseline that measures what the fallback gains.
+ORIGINAL_ONLY = "speculative-original"
+BENCH_METHODS = (*METHODS, HF_PROMPT_LOOKUP, ORIGINAL_ONLY)
+# Methods that draft from the original code (speculative edits and its baseline).
+_FROM_ORIGINAL = ("speculative", ORIGINAL_ONLY)
 # The methods whose name takes a `:N` suffix, and what N means for each.
 _CAPPED = {"speculative": "every draft at most N tokens",
+           ORIGINAL_ONLY: "every draft at most N tokens",
            "draft-model": "N draft tokens per verification"}
 
 
@@ -62,7 +77,7 @@ class MethodConfig:
     @property
     def uses_pass_cost(self) -> bool:
         """Whether drafts are sized from the pass-cost curve (which may need measuring)."""
-        return self.name == "speculative" and self.max_draft is None
+        return self.name in _FROM_ORIGINAL and self.max_draft is None
 
     def original_draft_settings(self) -> OriginalDraftSettings | None:
         """How OriginalCodeProposer drafts under this method (None: its defaults)."""
@@ -92,7 +107,7 @@ def parse_method(text: str, allowed: Collection[str] = METHODS,
         spellings = ", ".join(f"{m}:N ({what})" for m, what in _CAPPED.items())
         raise InvalidRequestError(
             f"bad method {text!r}: only {spellings} take a number, N >= 1", field="method")
-    if name == "speculative":
+    if name in _FROM_ORIGINAL:
         return MethodConfig(name, max_draft=int(cap))
     return MethodConfig(name, draft_k=int(cap))
 
@@ -127,19 +142,27 @@ def build_proposer(config: MethodConfig, *, prompt: Sequence[int], original: Seq
     """
     if config.name == "greedy":
         return None
-    if config.name == "speculative":
+    if config.name in _FROM_ORIGINAL:
         policy = DraftLengthPolicy(cost) if cost is not None and config.uses_pass_cost else None
         proposer = OriginalCodeProposer(original, config.original_draft_settings(), policy)
-        if draft is None:
-            return proposer
-        if target is None:
-            raise ValueError("hybrid decoding needs the target model to check tokenizers")
-        from .draft_model import AdaptiveK, DraftModelProposer
-        from .hybrid import HybridProposer
+        if draft is not None:
+            if target is None:
+                raise ValueError("hybrid decoding needs the target model to check tokenizers")
+            from .draft_model import AdaptiveK, DraftModelProposer
+            from .hybrid import HybridProposer
 
-        drafter = DraftModelProposer.for_models(draft, target, prompt, AdaptiveK(),
-                                                stop_ids=stop_ids)
-        return HybridProposer(proposer, drafter)
+            drafter = DraftModelProposer.for_models(draft, target, prompt, AdaptiveK(),
+                                                    stop_ids=stop_ids)
+            return HybridProposer(proposer, drafter)
+        if config.name == ORIGINAL_ONLY:
+            return proposer
+        # Lookup drafts are another population than the original's: their own acceptance,
+        # starting from even odds, as drafts after weak matches.
+        lookup_policy = DraftLengthPolicy(cost, WEAK_PRIOR, None) if policy is not None else None
+        cap = {} if config.max_draft is None else {"num_tokens": config.max_draft}
+        return LookupFallbackProposer(
+            proposer, PromptLookupProposer(prompt if lookup is None else lookup,
+                                           policy=lookup_policy, **cap))
     if config.name == "prompt-lookup":
         return PromptLookupProposer(prompt if lookup is None else lookup)
     if config.name == "draft-model":

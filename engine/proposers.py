@@ -4,6 +4,8 @@ Three proposers share one interface, as transformers' candidate generators do:
 - `OriginalCodeProposer`: the code being rewritten is the draft (speculative edits).
 - `PromptLookupProposer`: n-gram lookup in the prompt and output so far.
 - `DraftModelProposer` (draft_model.py): a smaller model decodes K tokens ahead.
+Two combine them: `LookupFallbackProposer` (below; what `speculative` runs) and
+`HybridProposer` (hybrid.py; `speculative` with a draft model).
 """
 
 from __future__ import annotations
@@ -167,18 +169,23 @@ class OriginalCodeProposer:
 
 
 class PromptLookupProposer:
-    """N-gram lookup over the prompt and the output so far (prompt lookup decoding)."""
+    """N-gram lookup over the prompt and the output so far (prompt lookup decoding).
+
+    Without a `policy` a draft is at most `num_tokens` long; with one, the continuation found
+    is cut to the length the pass-cost curve and this proposer's own acceptance make worth
+    verifying (a continuation can then run to the end of what was looked up)."""
 
     def __init__(self, prompt: Sequence[int], ngram_max: int = 3, ngram_min: int = 1,
-                 num_tokens: int = 10) -> None:
+                 num_tokens: int = 10, policy: DraftLengthPolicy | None = None) -> None:
         self.prompt = list(prompt)
         self.ngram_max = ngram_max
         self.ngram_min = ngram_min
         self.num_tokens = num_tokens
+        self.policy = policy
 
     def propose(self, output: Sequence[int], max_tokens: int) -> list[int]:
         seq = self.prompt + list(output)
-        limit = min(self.num_tokens, max_tokens)
+        limit = max_tokens if self.policy is not None else min(self.num_tokens, max_tokens)
         for n in range(min(self.ngram_max, len(seq) - 1), self.ngram_min - 1, -1):
             tail = seq[-n:]
             # The most recent earlier occurrence tends to be the most relevant.
@@ -186,8 +193,51 @@ class PromptLookupProposer:
                 if seq[start : start + n] == tail:
                     follow = seq[start + n : start + n + limit]
                     if follow:
+                        if self.policy is not None:
+                            follow = follow[: self.policy.choose(len(follow))]
                         return follow
         return []
 
     def feedback(self, proposed: int, accepted: int) -> None:
-        pass
+        if self.policy is not None:
+            self.policy.record(proposed, accepted)
+
+
+class LookupFallbackProposer:
+    """The original code drafts; where it has nothing to offer, n-gram lookup does.
+
+    Where the output has left the original and no suffix of it occurs there (new code), the
+    original proposes nothing and the loop would decode one token per pass. New code often
+    repeats itself or the prompt (a second method shaped like the first, a name from the
+    instruction), so the prompt and the output so far are searched instead. The original
+    takes over again as soon as any suffix of the output matches it. Only passes that would
+    otherwise carry no draft get one: measured over the outputs of 105 CanItEdit problems,
+    this cuts passes by about 30% with no problem more than 2% slower in the cost model,
+    where letting lookup replace weak matches too saves a few more passes but loses up to 15%
+    on some problems.
+    """
+
+    def __init__(self, original: OriginalCodeProposer, lookup: PromptLookupProposer) -> None:
+        self.original = original
+        self.lookup = lookup
+        self._last: OriginalCodeProposer | PromptLookupProposer | None = None
+        self.lookup_proposals = 0  # how often lookup stood in (for tests, stats)
+
+    @property
+    def covered(self) -> float:
+        return self.original.covered
+
+    def propose(self, output: Sequence[int], max_tokens: int) -> list[int]:
+        proposal = self.original.propose(output, max_tokens)
+        # The first pass is the original's whatever it proposes (its policy may choose no
+        # draft): no token of the answer exists yet to look up.
+        if proposal or not output:
+            self._last = self.original
+            return proposal
+        self._last = self.lookup
+        self.lookup_proposals += 1
+        return self.lookup.propose(output, max_tokens)
+
+    def feedback(self, proposed: int, accepted: int) -> None:
+        if self._last is not None:
+            self._last.feedback(proposed, accepted)

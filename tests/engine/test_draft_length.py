@@ -20,7 +20,7 @@ from engine.draft_length import (
     expected_tokens,
 )
 from engine.methods import build_proposer, parse_method
-from engine.proposers import OriginalCodeProposer
+from engine.proposers import LookupFallbackProposer
 from engine.runner import ModelRunner
 from tests.engine.test_efficiency import NEWLINE, PROMPT, STOP, VOCAB, flat, random_lines
 from tests.helpers.scripted_model import FREE_TOKENS, ScriptedModel
@@ -126,10 +126,12 @@ def test_speculative_n_is_a_fixed_cap_and_plain_speculative_uses_the_curve() -> 
                             cost=BF16_CPU)
     plain = build_proposer(parse_method("speculative"), prompt=PROMPT, original=[1] * 50,
                            cost=BF16_CPU)
-    assert isinstance(capped, OriginalCodeProposer) and capped.policy is None
-    assert isinstance(plain, OriginalCodeProposer) and plain.policy is not None
+    assert isinstance(capped, LookupFallbackProposer) and capped.original.policy is None
+    assert isinstance(plain, LookupFallbackProposer)
+    policy = plain.original.policy
+    assert policy is not None and plain.lookup.policy is not None
     assert len(capped.propose([], 1000)) == 8
-    assert len(plain.propose([], 1000)) == plain.policy.choose(50, first=True)
+    assert len(plain.propose([], 1000)) == policy.choose(50, first=True)
 
 
 def test_a_first_token_rejection_wastes_little_where_tokens_cost() -> None:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.decoding import StopTokens, verify_loop
-from engine.proposers import OriginalCodeProposer
+from engine.methods import ORIGINAL_ONLY, MethodConfig, build_proposer
 from engine.runner import ModelRunner
 from tests.helpers.scripted_model import ScriptedModel
 
@@ -30,11 +30,12 @@ def flat(lines: list[list[int]]) -> list[int]:
     return [t for line in lines for t in line]
 
 
-def passes_for(original: list[int], output: list[int]) -> int:
+def passes_for(original: list[int], output: list[int], method: str = "speculative") -> int:
     """Run speculative edits where greedy would write `output`; check it and count passes."""
     script = output + [STOP]
     model = ScriptedModel(len(PROMPT), script, VOCAB)
-    result = verify_loop(ModelRunner(model), PROMPT, OriginalCodeProposer(original + [STOP]),
+    proposer = build_proposer(MethodConfig(method), prompt=PROMPT, original=original + [STOP])
+    result = verify_loop(ModelRunner(model), PROMPT, proposer,
                          StopTokens(frozenset({STOP})), max_new_tokens=len(script) + 10)
     assert result.tokens == output
     assert result.stats.forward_passes == model.calls
@@ -100,3 +101,22 @@ def test_each_edit_hunk_costs_at_most_its_new_tokens_plus_four(seed: int, hunks:
     lines = random_lines(rng, rng.randint(2 * hunks + 2, 60))
     output, bound = _apply_hunks(rng, lines, hunks)
     assert passes_for(flat(lines), output) <= bound
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), m=st.integers(4, 12), copies=st.integers(2, 5))
+def test_new_code_that_repeats_itself_is_drafted_by_lookup(seed: int, m: int,
+                                                           copies: int) -> None:
+    """New lines the original does not have, written several times (a second method shaped
+    like the first): the first copy costs a pass per token, later copies are drafted from it."""
+    rng = random.Random(seed)
+    lines = random_lines(rng, rng.randint(4, 30), high=8)  # tokens 2..39
+    new_line = [rng.randrange(40, 60) for _ in range(m - 1)] + [NEWLINE]  # not in the original
+    at = rng.randint(0, len(lines))
+    output = flat(lines[:at]) + new_line * copies + flat(lines[at:])
+    with_lookup = passes_for(flat(lines), output)
+    alone = passes_for(flat(lines), output, ORIGINAL_ONLY)
+    # Later copies: a pass or two each (lookup drafts 10 tokens at a time without a curve).
+    assert with_lookup <= m + 4 + 3 * (copies - 1)
+    assert alone >= m * copies - 1  # the original alone: a token per pass for every copy
+    assert with_lookup < alone

@@ -16,7 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.decoding import StopTokens, greedy_reference, verify_loop
-from engine.proposers import OriginalCodeProposer, OriginalDraftSettings, PromptLookupProposer
+from engine.draft_length import WEAK_PRIOR, DraftLengthPolicy, PassCostCurve
+from engine.proposers import (
+    LookupFallbackProposer,
+    OriginalCodeProposer,
+    OriginalDraftSettings,
+    PromptLookupProposer,
+)
 from engine.runner import ModelRunner
 from tests.helpers.tiny_models import tiny_model
 
@@ -105,6 +111,29 @@ def test_speculative_equals_greedy(arch: str, data: st.DataObject) -> None:
     result = verify_loop(ModelRunner(model(arch)), prompt, proposer, stop, max_new)
     assert tuple(result.tokens) == expected[:max_new]
     # Never more passes than greedy (one token per pass is the floor of progress).
+    assert result.stats.forward_passes <= min(len(expected), max_new) + 1
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_speculative_with_lookup_fallback_equals_greedy(arch: str, data: st.DataObject) -> None:
+    """What `speculative` runs: the original drafts, n-gram lookup where it has no match,
+    with and without drafts sized by a pass-cost curve."""
+    prompt = tuple(data.draw(st.lists(st.integers(2, VOCAB - 1), min_size=1, max_size=12)))
+    expected = greedy(arch, prompt, None)
+    original = data.draw(edited(list(expected)))
+    curve = data.draw(st.one_of(st.none(), st.builds(PassCostCurve, st.floats(0.1, 2.0),
+                                                      st.floats(0.0, 1.0))))
+    policy = DraftLengthPolicy(curve) if curve is not None else None
+    lookup_policy = DraftLengthPolicy(curve, WEAK_PRIOR, None) if curve is not None else None
+    proposer = LookupFallbackProposer(
+        OriginalCodeProposer(original, data.draw(draft_settings), policy),
+        PromptLookupProposer(prompt, ngram_max=data.draw(st.integers(1, 4)),
+                             num_tokens=data.draw(st.integers(1, 16)), policy=lookup_policy))
+    max_new = data.draw(st.integers(1, MAX_NEW))
+    result = verify_loop(ModelRunner(model(arch)), prompt, proposer, StopTokens(), max_new)
+    assert tuple(result.tokens) == expected[:max_new]
     assert result.stats.forward_passes <= min(len(expected), max_new) + 1
 
 

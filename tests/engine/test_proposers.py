@@ -1,6 +1,6 @@
-"""Direct tests of OriginalCodeProposer (lookup and feedback), the method parser and the
-proposer factory. The exactness and efficiency tests cover them end to end; these pin down
-each rule on its own, on token lists small enough to follow by hand."""
+"""Direct tests of OriginalCodeProposer (lookup and feedback), the lookup fallback, the
+method parser and the proposer factory. The exactness and efficiency tests cover them end to
+end; these pin down each rule on its own, on token lists small enough to follow by hand."""
 
 from __future__ import annotations
 
@@ -8,16 +8,23 @@ import pytest
 import torch
 
 from engine.contract import METHODS, InvalidRequestError, TokenizerMismatchError
+from engine.draft_length import WEAK_PRIOR, DraftLengthPolicy, PassCostCurve
 from engine.draft_model import AdaptiveK, DraftModelProposer
 from engine.loading import LoadedModel
 from engine.methods import (
     BENCH_METHODS,
     HF_PROMPT_LOOKUP,
+    ORIGINAL_ONLY,
     MethodConfig,
     build_proposer,
     parse_method,
 )
-from engine.proposers import OriginalCodeProposer, OriginalDraftSettings, PromptLookupProposer
+from engine.proposers import (
+    LookupFallbackProposer,
+    OriginalCodeProposer,
+    OriginalDraftSettings,
+    PromptLookupProposer,
+)
 from tests.helpers.tiny_models import chat_tokenizer, tiny_model, tiny_tokenizer
 
 # 40 distinct tokens: every n-gram occurs once, so each lookup has one answer.
@@ -168,6 +175,68 @@ def test_covered_is_the_share_of_the_original_reached() -> None:
     assert p.covered == 1.0
 
 
+# -- the lookup fallback ---------------------------------------------------------------------
+
+
+def fallback_after_first_draft(prompt: list[int], accepted: int,
+                               lookup: PromptLookupProposer | None = None
+                               ) -> LookupFallbackProposer:
+    p = LookupFallbackProposer(OriginalCodeProposer(DISTINCT),
+                               lookup or PromptLookupProposer(prompt))
+    first = p.propose([], 1000)
+    assert first == DISTINCT  # the first pass is the original's
+    p.feedback(len(first), accepted)
+    return p
+
+
+def test_lookup_stands_in_only_where_the_original_has_no_match() -> None:
+    # The prompt holds new code the answer will repeat: 7 8 9 10 after 6.
+    p = fallback_after_first_draft([1, 6, 7, 8, 9, 10, 2], 3)
+    # The output left the original (6 occurs nowhere in it): lookup finds 6 in the prompt.
+    assert p.propose([*DISTINCT[:3], 6], 1000) == [7, 8, 9, 10, 2, *DISTINCT[:3], 6]
+    assert p.lookup_proposals == 1
+    # As soon as a suffix of the output matches the original, the original drafts again.
+    assert p.propose([*DISTINCT[:3], 6, 7, DISTINCT[3]], 1000) == DISTINCT[4:]
+    assert p.lookup_proposals == 1
+
+
+def test_new_code_repeating_itself_is_found_in_the_output() -> None:
+    p = fallback_after_first_draft([1, 2], 0)
+    # The rewrite wrote 60 61 62 63 once; a second copy is drafted from the first.
+    assert p.propose([60, 61, 62, 63, 5, 60], 1000)[:4] == [61, 62, 63, 5]
+
+
+def test_nothing_anywhere_proposes_nothing() -> None:
+    p = fallback_after_first_draft([1, 2], 0)
+    assert p.propose([77], 1000) == []
+
+
+def test_each_verdict_goes_to_the_proposer_that_drafted() -> None:
+    policy = DraftLengthPolicy(PassCostCurve(1.0, 0.5), WEAK_PRIOR, None)
+    lookup = PromptLookupProposer([1, 6, 7, 8, 9, 10, 2], policy=policy)
+    p = fallback_after_first_draft([], 3, lookup)
+    pointer = p.original.pointer
+    p.propose([*DISTINCT[:3], 6], 1000)
+    p.feedback(2, 0)  # a lookup draft rejected: lookup's policy hears it, not the original
+    assert (policy.accepted, policy.rejections) == (0, 1)
+    assert p.original.pointer == pointer
+    p.propose([*DISTINCT[:3], 6, 50, DISTINCT[3], DISTINCT[4], DISTINCT[5], DISTINCT[6]], 1000)
+    p.feedback(5, 5)
+    assert policy.rejections == 1 and p.original.pointer == 12
+
+
+def test_lookup_with_a_policy_sizes_its_drafts_from_the_curve() -> None:
+    prompt = [5, *range(200, 260)]
+    free = PromptLookupProposer(prompt, policy=DraftLengthPolicy(PassCostCurve(1.0, 0.0)))
+    continuation = [*range(200, 260), 5]
+    assert free.propose([5], 1000) == continuation  # verified tokens free: all of it
+    costly = DraftLengthPolicy(PassCostCurve(1.0, 0.5), WEAK_PRIOR, None)
+    drafted = PromptLookupProposer(prompt, policy=costly).propose([5], 1000)
+    assert drafted == continuation[: costly.choose(61)]
+    assert 0 < len(drafted) < 61
+    assert len(PromptLookupProposer(prompt).propose([5], 1000)) == 10  # no policy: num_tokens
+
+
 # -- the method parser -----------------------------------------------------------------------
 
 
@@ -184,10 +253,12 @@ def test_parser_reads_every_spelling(text: str, config: MethodConfig) -> None:
     assert parse_method(config.label) == config  # the label reads back the same
 
 
-def test_every_contract_method_parses_and_the_bench_adds_only_its_baseline() -> None:
+def test_every_contract_method_parses_and_the_bench_adds_only_its_baselines() -> None:
     assert [parse_method(m).name for m in METHODS] == list(METHODS)
-    assert set(BENCH_METHODS) - set(METHODS) == {HF_PROMPT_LOOKUP}
+    assert set(BENCH_METHODS) - set(METHODS) == {HF_PROMPT_LOOKUP, ORIGINAL_ONLY}
     assert parse_method(HF_PROMPT_LOOKUP, BENCH_METHODS) == MethodConfig(HF_PROMPT_LOOKUP)
+    assert parse_method(f"{ORIGINAL_ONLY}:8", BENCH_METHODS) == MethodConfig(ORIGINAL_ONLY,
+                                                                            max_draft=8)
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -201,6 +272,7 @@ def test_every_contract_method_parses_and_the_bench_adds_only_its_baseline() -> 
     ("", "unknown method ''"),
     ("ngram", "unknown method 'ngram'"),
     (HF_PROMPT_LOOKUP, "cannot be used to rewrite: it is a baseline of specedit bench"),
+    (ORIGINAL_ONLY, "cannot be used to rewrite: it is a baseline of specedit bench"),
 ])
 def test_parser_refuses_bad_spellings_in_one_line(text: str, message: str) -> None:
     with pytest.raises(InvalidRequestError, match=message) as info:
@@ -224,9 +296,15 @@ def test_factory_greedy_proposes_nothing() -> None:
 
 def test_factory_speculative_drafts_from_the_original_with_the_cap() -> None:
     p = build_proposer(MethodConfig("speculative"), prompt=[1, 2], original=DISTINCT)
-    assert isinstance(p, OriginalCodeProposer) and p.propose([], 1000) == DISTINCT
-    capped = build_proposer(parse_method("speculative:3"), prompt=[1, 2], original=DISTINCT)
-    assert isinstance(capped, OriginalCodeProposer) and capped.propose([], 1000) == DISTINCT[:3]
+    assert isinstance(p, LookupFallbackProposer) and p.propose([], 1000) == DISTINCT
+    capped = build_proposer(parse_method("speculative:3"), prompt=[1, 2, 7, 8, 9, 10, 11],
+                            original=DISTINCT)
+    assert isinstance(capped, LookupFallbackProposer)
+    assert capped.propose([], 1000) == DISTINCT[:3]
+    capped.feedback(3, 0)
+    assert capped.propose([2], 1000) == [7, 8, 9]  # the cap holds for lookup drafts too
+    alone = build_proposer(MethodConfig(ORIGINAL_ONLY), prompt=[1, 2], original=DISTINCT)
+    assert isinstance(alone, OriginalCodeProposer) and alone.propose([], 1000) == DISTINCT
 
 
 def test_factory_prompt_lookup_searches_the_prompt_or_the_given_text() -> None:
