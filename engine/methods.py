@@ -112,9 +112,17 @@ def parse_method(text: str, allowed: Collection[str] = METHODS,
     return MethodConfig(name, draft_k=int(cap))
 
 
+# What the engine's rewrite runs given an already parsed MethodConfig: the rewrite methods
+# and the bench's original-only baseline (text from users is read against METHODS alone).
+_ENGINE_METHODS = (*METHODS, ORIGINAL_ONLY)
+
+
 def as_method(method: str | MethodConfig) -> MethodConfig:
-    """A rewrite method from either spelling, checked the same way either way."""
-    return parse_method(method.label if isinstance(method, MethodConfig) else method)
+    """A rewrite method from either spelling, checked the same way either way (a parsed
+    config may also be the bench's speculative-original baseline)."""
+    if isinstance(method, MethodConfig):
+        return parse_method(method.label, _ENGINE_METHODS)
+    return parse_method(method)
 
 
 def check_draft_model(config: MethodConfig, draft_given: bool, how: str = "draft=") -> None:

@@ -16,6 +16,7 @@ from engine.methods import (
     HF_PROMPT_LOOKUP,
     ORIGINAL_ONLY,
     MethodConfig,
+    as_method,
     build_proposer,
     parse_method,
 )
@@ -259,6 +260,15 @@ def test_every_contract_method_parses_and_the_bench_adds_only_its_baselines() ->
     assert parse_method(HF_PROMPT_LOOKUP, BENCH_METHODS) == MethodConfig(HF_PROMPT_LOOKUP)
     assert parse_method(f"{ORIGINAL_ONLY}:8", BENCH_METHODS) == MethodConfig(ORIGINAL_ONLY,
                                                                             max_draft=8)
+
+
+def test_the_original_only_baseline_runs_when_parsed_by_the_bench_never_from_text() -> None:
+    config = parse_method(ORIGINAL_ONLY, BENCH_METHODS)
+    assert as_method(config) == config  # what the bench hands rewrite()
+    with pytest.raises(InvalidRequestError, match="baseline of specedit bench"):
+        as_method(ORIGINAL_ONLY)  # what a user could type
+    with pytest.raises(InvalidRequestError, match="baseline of specedit bench"):
+        as_method(MethodConfig(HF_PROMPT_LOOKUP))  # runs through generate(), not rewrite()
 
 
 @pytest.mark.parametrize(("text", "message"), [
