@@ -1,7 +1,14 @@
-"""Markdown summary of `specedit eval` rows: pass@1, speed and failure causes per setting."""
+"""Markdown summary of `specedit eval` rows: pass@1, speed and failure causes per setting.
+
+`specedit eval` writes one for its own rows; to put several runs in one table (models,
+instruction kinds, context sizes), merge their rows:
+
+    python -m engine.bench.eval_report eval-a/rows.csv eval-b/rows.csv --out summary.md
+"""
 
 from __future__ import annotations
 
+import argparse
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -9,7 +16,7 @@ from pathlib import Path
 from .eval import CANNOT_RUN_HERE, FAILURE_CAUSES
 from .run import read_rows
 
-SETTING = ("instruction", "prompt_format", "method", "selection")
+SETTING = ("model", "instruction", "prompt_format", "method", "selection")
 NOTE = ("pass@1 is the greedy answer's (speculative edits give greedy's text): one "
         "deterministic sample per problem, where the CanItEdit harness samples 20 at "
         "temperature 0.2. *Runnable* leaves out problems whose tests cannot run here (a "
@@ -34,10 +41,10 @@ def _median(values: list[float], fmt: str) -> str:
 
 
 def pass_table(rows: list[dict[str, str]]) -> list[str]:
-    lines = ["| instruction | prompt format | method | selection | problems | passed | pass@1 "
-             "| runnable here | pass@1 of runnable | median tokens/s | median passes/token "
-             "| rewrite seconds (sum) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | instruction | prompt format | method | selection | problems | passed "
+             "| pass@1 | runnable here | pass@1 of runnable | median tokens/s "
+             "| median passes/token | rewrite seconds (sum) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for setting, group in _groups(rows).items():
         passed = sum(r["passed"] == "True" for r in group)
         runnable = [r for r in group if r["cause"] != CANNOT_RUN_HERE]
@@ -53,9 +60,9 @@ def pass_table(rows: list[dict[str, str]]) -> list[str]:
 
 
 def cause_table(rows: list[dict[str, str]]) -> list[str]:
-    lines = ["| instruction | prompt format | method | selection | "
+    lines = ["| model | instruction | prompt format | method | selection | "
              + " | ".join(FAILURE_CAUSES) + " |",
-             "|---|---|---|---|" + "---|" * len(FAILURE_CAUSES)]
+             "|---|---|---|---|---|" + "---|" * len(FAILURE_CAUSES)]
     for setting, group in _groups(rows).items():
         counts = [sum(r["cause"] == c for r in group) for c in FAILURE_CAUSES]
         lines.append(f"| {' | '.join(setting)} | " + " | ".join(map(str, counts)) + " |")
@@ -67,12 +74,12 @@ def format_comparison(rows: list[dict[str, str]]) -> list[str]:
     by_rest: dict[tuple[str, ...], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     problems: dict[tuple[str, ...], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for r in rows:
-        rest = (r["instruction"], r["method"], r["selection"])
+        rest = (r["model"], r["instruction"], r["method"], r["selection"])
         problems[rest][r["prompt_format"]].add(r["task"])
         if r["passed"] == "True":
             by_rest[rest][r["prompt_format"]].add(r["task"])
-    lines = ["| instruction | method | selection | prompt format | problems in common | passed "
-             "| passed by this format only |", "|---|---|---|---|---|---|---|"]
+    lines = ["| model | instruction | method | selection | prompt format | problems in common "
+             "| passed | passed by this format only |", "|---|---|---|---|---|---|---|---|"]
     for rest, formats in problems.items():
         if len(formats) < 2:
             continue
@@ -100,3 +107,22 @@ def write_eval_report(csv_path: Path, out: Path, title: str = "") -> Path:
     path = out / "summary.md"
     path.write_text(eval_summary(read_rows(csv_path), title))
     return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.bench.eval_report",
+                                     description="one summary of several specedit eval runs")
+    parser.add_argument("rows", type=Path, nargs="+", help="rows.csv files of specedit eval")
+    parser.add_argument("--out", type=Path, required=True, help="the Markdown file to write")
+    parser.add_argument("--title", default="")
+    args = parser.parse_args(argv)
+    rows = [row for path in args.rows for row in read_rows(path)]
+    if not rows:
+        parser.error("no rows in the given files")
+    args.out.write_text(eval_summary(rows, args.title))
+    print(f"wrote {args.out}: {len(rows)} rows")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -31,6 +31,7 @@ from engine.bench.eval import (
     open_log,
     problem_split,
 )
+from engine.bench.eval_report import main as report_main
 from engine.bench.eval_report import write_eval_report
 from engine.bench.sandbox import NETWORK_BLOCKED
 from engine.bench.tasks import Task, load_canitedit
@@ -257,6 +258,21 @@ def test_summary_counts_pass_at_1_and_causes(tmp_path: Path, data_dir: Path) -> 
             in text)
     assert "| descriptive | speculative | file | canitedit | 5 | 1 | 0 |" in text
     assert text.startswith("**t**")
+
+
+def test_runs_of_two_models_merge_into_one_summary(tmp_path: Path, data_dir: Path) -> None:
+    settings = EvalSettings(methods=["speculative"], prompt_formats=["canitedit"], timeout=3)
+    run_eval(tmp_path / "a", data_dir, settings)
+    rows_b = tmp_path / "b.csv"
+    # The same rows under another model's name: the merged table keeps them apart.
+    text = (tmp_path / "a" / "out" / "rows.csv").read_text()
+    rows_b.write_text(text.replace(",scripted,", ",other,"))
+    out = tmp_path / "merged.md"
+    assert report_main([str(tmp_path / "a" / "out" / "rows.csv"), str(rows_b), "--out",
+                        str(out)]) == 0
+    merged = out.read_text()
+    assert "| scripted | descriptive | canitedit | speculative | file | 5 | 1 |" in merged
+    assert "| other | descriptive | canitedit | speculative | file | 5 | 1 |" in merged
 
 
 def test_eval_command_end_to_end_with_resume(tmp_path: Path, data_dir: Path,
