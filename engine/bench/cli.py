@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--methods",
                    help="comma-separated: greedy, speculative, speculative:N (every draft at "
                    "most N tokens), prompt-lookup (our n-gram proposer), draft-model, "
-                   "draft-model:K, hf-prompt-lookup (transformers' generate) "
+                   "draft-model:K, hf-prompt-lookup (transformers' generate), "
+                   "speculative-original (the original alone, no n-gram lookup) "
                    f"(default: {DEFAULT_METHODS}; --synthetic: {DEFAULT_SYNTHETIC_METHODS})")
     p.add_argument("--draft", help="draft model for the draft-model method")
     p.add_argument("--instruction", choices=INSTRUCTION_KINDS, default="descriptive")
