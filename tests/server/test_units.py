@@ -10,6 +10,7 @@ from lsprotocol import types
 from pytest_lsp import client_capabilities
 
 import engine
+from engine import contract
 from lsp_server import cli
 from lsp_server.actions import COMMAND, REWRITE_TITLE, code_actions
 from lsp_server.messages import Refused
@@ -27,7 +28,7 @@ SELECTION = types.Range(start=types.Position(line=1, character=0),
 def test_settings_defaults_match_the_extension_contract():
     s = Settings()
     assert (s.model, s.device, s.dtype, s.method) == (
-        "qwen2.5-coder-0.5b-instruct", "auto", "auto", "speculative")
+        contract.BUILTIN_DEFAULT_MODEL, "auto", "auto", "speculative")
     assert s.presets == ("Add docstrings", "Add type hints", "Add comments explaining the code")
     assert set(METHODS) <= set(engine.METHODS)
 
