@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 from lsprotocol import converters, types
 from pygls.protocol import default_converter
-from pytest_lsp import LanguageClient
+from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 converter = converters.get_converter()
@@ -175,6 +175,22 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: st
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or predicate}")
         await asyncio.sleep(0.02)
+
+
+async def start_session(client: LanguageClient, settings: Mapping[str, Any], *,
+                        capabilities: str = "visual-studio-code",
+                        wait_ready: bool = True) -> list[dict[str, Any]]:
+    """initialize + initialized as `capabilities`' editor would send them (pytest-lsp's
+    client profiles), then, with wait_ready, wait until the server reports the model ready or
+    failed (it loads in the background after `initialized`). The statuses so far."""
+    await client.initialize_session(types.InitializeParams(
+        capabilities=client_capabilities(capabilities),
+        initialization_options=dict(settings)))
+    if not wait_ready:
+        return editor_of(client).statuses
+    return await wait_for(lambda: [s for s in editor_of(client).statuses
+                                   if s["state"] in ("ready", "error")],
+                          what="specedit/status ready")
 
 
 def tokens_reported(client: LanguageClient) -> list[Any]:

@@ -20,7 +20,7 @@ import pytest
 import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import ClientServerConfig, LanguageClient
 
 from lsp_server.actions import COMMAND
 from tests.helpers.lsp import (
@@ -32,6 +32,7 @@ from tests.helpers.lsp import (
     make_client,
     open_doc,
     plain,
+    start_session,
     wait_for,
 )
 
@@ -49,9 +50,7 @@ HANG_GUARD = 30
 @pytest_lsp.fixture(scope="module",
                     config=ClientServerConfig(server_command=SERVER, client_factory=make_client))
 async def client(lsp_client: LanguageClient, server_settings: dict[str, Any]):
-    await lsp_client.initialize_session(types.InitializeParams(
-        capabilities=client_capabilities("visual-studio-code"),
-        initialization_options=server_settings))
+    await start_session(lsp_client, server_settings, wait_ready=False)
     yield
     await lsp_client.shutdown_session()
 

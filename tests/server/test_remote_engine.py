@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import ClientServerConfig, LanguageClient
 
 from lsp_server.actions import COMMAND
 from tests.helpers.api_server import ApiServer, free_port, running_api_server
@@ -40,6 +40,7 @@ from tests.helpers.lsp import (
     make_client,
     open_doc,
     plain,
+    start_session,
     text_of,
     tokens_reported,
     wait_for,
@@ -148,13 +149,8 @@ def remote_settings(tiny_model_dir: Path, api: ApiServer, **overrides: Any) -> d
     server_command=[sys.executable, "-m", "lsp_server", "--stdio"],
     client_factory=make_client, server_env=SERVER_ENV))
 async def client(lsp_client: LanguageClient, api: ApiServer, tiny_model_dir: Path):
-    await lsp_client.initialize_session(types.InitializeParams(
-        capabilities=client_capabilities("visual-studio-code"),
-        initialization_options=remote_settings(tiny_model_dir, api)))
     # The remote engine checks the endpoint (GET /models with the key) instead of loading.
-    status = await wait_for(lambda: [s for s in editor_of(lsp_client).statuses
-                                     if s["state"] in ("ready", "error")],
-                            what="specedit/status ready")
+    status = await start_session(lsp_client, remote_settings(tiny_model_dir, api))
     assert status[0]["state"] == "ready", status
     yield
     await lsp_client.shutdown_session()

@@ -14,7 +14,7 @@ import pytest
 import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import ClientServerConfig, LanguageClient
 
 from lsp_server.actions import COMMAND, REWRITE_TITLE
 from tests.helpers.lsp import (
@@ -28,6 +28,7 @@ from tests.helpers.lsp import (
     make_client,
     open_doc,
     plain,
+    start_session,
     text_of,
     tokens_reported,
     wait_for,
@@ -53,12 +54,8 @@ def lines_range(first: int, end: int) -> types.Range:
                     config=ClientServerConfig(server_command=SERVER, client_factory=make_client))
 async def client(request: pytest.FixtureRequest, lsp_client: LanguageClient,
                  server_settings: dict[str, Any]):
-    await lsp_client.initialize_session(types.InitializeParams(
-        capabilities=client_capabilities(request.param),
-        initialization_options=server_settings))
-    # The model loads in the background after `initialized`.
-    await wait_for(lambda: any(s["state"] == "ready" for s in editor_of(lsp_client).statuses),
-                   what="specedit/status ready")
+    status = await start_session(lsp_client, server_settings, capabilities=request.param)
+    assert status[0]["state"] == "ready", status
     yield
     await lsp_client.shutdown_session()
 

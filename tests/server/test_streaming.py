@@ -14,7 +14,7 @@ import pytest
 import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import ClientServerConfig, LanguageClient
 
 from lsp_server.worker import STREAM_INTERVAL
 from tests.helpers.lsp import (
@@ -27,6 +27,7 @@ from tests.helpers.lsp import (
     make_client,
     open_doc,
     plain,
+    start_session,
     wait_for,
 )
 
@@ -46,11 +47,8 @@ PARTIAL_KEYS = {"uri", "range", "version", "text", "covered", "outputTokens", "f
 @pytest_lsp.fixture(scope="module",
                     config=ClientServerConfig(server_command=SERVER, client_factory=make_client))
 async def client(lsp_client: LanguageClient, server_settings: dict[str, Any]):
-    await lsp_client.initialize_session(types.InitializeParams(
-        capabilities=client_capabilities("visual-studio-code"),
-        initialization_options={**server_settings, **STREAM}))
-    await wait_for(lambda: any(s["state"] == "ready" for s in editor_of(lsp_client).statuses),
-                   what="specedit/status ready")
+    status = await start_session(lsp_client, {**server_settings, **STREAM})
+    assert status[0]["state"] == "ready", status
     yield
     await lsp_client.shutdown_session()
 
