@@ -40,10 +40,11 @@ if TYPE_CHECKING:
 PASS_COST_ENV = "SPECEDIT_PASS_COST"
 # What a model object may carry to declare its curve instead of being timed.
 DECLARED_ATTRIBUTE = "specedit_pass_cost"
-# The calibration: a context, then passes of these sizes. 16 tokens is past the one-token
-# regime on a CPU yet costs only a few greedy steps on a 1.5B model.
+# The calibration: a context, then passes of these sizes. The line is fitted through the
+# multi-token passes (4 and 16 tokens, past the one-token regime on a CPU yet only a few
+# greedy steps on a 1.5B model); the one-token pass is kept as it is.
 CALIBRATION_CONTEXT = 16
-CALIBRATION_SIZES = (1, 16)
+CALIBRATION_SIZES = (1, 4, 16)
 CALIBRATION_REPEATS = 2
 
 
@@ -58,7 +59,15 @@ class PassCost:
 
 
 def fit_curve(costs: Sequence[PassCost], source: str = "measured") -> PassCostCurve:
-    """Least squares line through the measured points; both coefficients kept >= 0."""
+    """Least squares line through the multi-token passes, both coefficients kept >= 0, and
+    the one-token pass on its own (where there are two multi-token sizes to fit); with fewer
+    sizes, one line through all the points."""
+    multi = [c for c in costs if c.tokens > 1]
+    single = [c.seconds for c in costs if c.tokens == 1]
+    if single and len({c.tokens for c in multi}) >= 2:
+        line = fit_curve(multi, source)
+        return PassCostCurve(line.fixed_seconds, line.seconds_per_token, source,
+                             single_seconds=min(single))
     if len({c.tokens for c in costs}) < 2:
         raise ValueError("a pass-cost curve needs passes of at least two sizes")
     xs = [float(c.tokens) for c in costs]
@@ -159,8 +168,10 @@ def _disk_path(loaded: LoadedModel) -> Path | None:
 def _read_disk(path: Path) -> PassCostCurve | None:
     try:
         data = json.loads(path.read_text())
+        # Curves written before the one-token pass was kept apart lack it: measure again.
+        single = data["single_seconds"]
         return PassCostCurve(float(data["fixed_seconds"]), float(data["seconds_per_token"]),
-                             "disk")
+                             "disk", None if single is None else float(single))
     except (OSError, ValueError, KeyError, TypeError):
         return None  # absent or unreadable: measure again
 

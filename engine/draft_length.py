@@ -27,13 +27,22 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class PassCostCurve:
     """t(n) = fixed_seconds + seconds_per_token * n for a pass feeding n tokens
-    (measured by cost_curve.py; defined here so that the policy needs no torch)."""
+    (measured by cost_curve.py; defined here so that the policy needs no torch).
+
+    single_seconds: a one-token pass when it is off that line (None: on it). On a CPU a
+    one-token pass takes the matrix-vector path and costs about half of a 2- to 8-token
+    pass (0.5B float32, one thread: 145 ms against 260-390 ms), so a short draft costs a
+    whole extra one-token pass before it saves anything.
+    """
 
     fixed_seconds: float
     seconds_per_token: float
     source: str = "measured"  # measured, disk, declared, environment
+    single_seconds: float | None = None
 
     def seconds(self, tokens: int) -> float:
+        if tokens <= 1 and self.single_seconds is not None:
+            return self.single_seconds
         return self.fixed_seconds + self.seconds_per_token * tokens
 
     @property

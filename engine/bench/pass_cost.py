@@ -52,8 +52,10 @@ def draft_lengths_markdown(curve: PassCostCurve, remainders: tuple[int, ...] = (
     draft (prefill pass) and a later one, for drafts that could run `remainders` tokens.
     """
     lines = [f"Curve the engine uses ({curve.source}): t(n) = {curve.fixed_seconds * 1e3:.2f} ms"
-             f" + {curve.seconds_per_token * 1e3:.3f} ms x n tokens; b/a = "
-             f"{curve.token_ratio:.3f}", "",
+             f" + {curve.seconds_per_token * 1e3:.3f} ms x n tokens"
+             + (f" (one-token pass: {curve.single_seconds * 1e3:.2f} ms)"
+                if curve.single_seconds is not None else "")
+             + f"; b/a = {curve.token_ratio:.3f}", "",
              "| rejections so far | acceptance q | "
              + " | ".join(f"first / later draft of {r}" for r in remainders) + " |",
              "|---|---|" + "---|" * len(remainders)]

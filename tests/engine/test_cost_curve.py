@@ -19,7 +19,7 @@ from engine.cost_curve import (
     model_pass_cost,
     pass_cost,
 )
-from engine.draft_length import PassCostCurve
+from engine.draft_length import WEAK_PRIOR, DraftLengthPolicy, PassCostCurve
 from engine.loading import LoadedModel
 from tests.helpers.scripted_model import FREE_TOKENS, ScriptedModel
 from tests.helpers.tiny_models import tiny_model
@@ -55,10 +55,24 @@ def test_fit_recovers_a_line_and_needs_two_sizes() -> None:
     assert curve.fixed_seconds == pytest.approx(0.010, rel=0.02)
     assert curve.seconds_per_token == pytest.approx(0.002, rel=0.02)
     assert curve.token_ratio == pytest.approx(0.2, rel=0.05)
+    assert curve.single_seconds == 0.012 and curve.seconds(1) == 0.012  # kept as measured
     flat = fit_curve([PassCost(1, 0.05), PassCost(16, 0.04)])  # noise: never a negative b
     assert flat.seconds_per_token == 0.0 and flat.fixed_seconds > 0
     with pytest.raises(ValueError, match="two sizes"):
         fit_curve([PassCost(4, 0.1), PassCost(4, 0.2)])
+
+
+def test_a_one_token_pass_off_the_line_is_kept_apart_and_short_drafts_pay_for_it() -> None:
+    # 0.5B float32 on one CPU thread: a one-token pass takes the matrix-vector path.
+    curve = fit_curve([PassCost(1, 0.145), PassCost(4, 0.263), PassCost(16, 0.39)])
+    assert curve.seconds(1) == 0.145
+    assert curve.seconds(4) == pytest.approx(0.263, rel=1e-6)
+    assert curve.seconds(16) == pytest.approx(0.39, rel=1e-6)
+    line = fit_curve([PassCost(1, 0.145), PassCost(16, 0.39)])  # the old two-point fit
+    assert line.single_seconds is None and line.seconds(4) < 0.2  # far under the 0.263 measured
+    # A one-token draft at even odds: worth it on the line, not once the step is counted.
+    assert DraftLengthPolicy(curve, WEAK_PRIOR, None).choose(1) == 0
+    assert DraftLengthPolicy(line, WEAK_PRIOR, None).choose(1) == 1
 
 
 def test_environment_declares_a_curve_and_bad_values_are_one_line(
@@ -88,7 +102,7 @@ def test_the_curve_is_measured_once_per_loaded_model(measured: None, tmp_path: P
     assert curve.source == "measured" and curve.fixed_seconds > 0
     assert curve.seconds_per_token >= 0
     passes = model.calls
-    assert 3 <= passes <= 8  # a context, then a few passes of two sizes
+    assert 4 <= passes <= 11  # a context, then a few passes of three sizes
     assert pass_cost(target) is curve
     assert target.pass_cost == {torch.get_num_threads(): curve}
     assert model.calls == passes
@@ -105,7 +119,7 @@ def test_the_curve_is_measured_once_per_loaded_model(measured: None, tmp_path: P
     assert not (tmp_path / "pass-cost").exists()
     bare = CountingModel()
     assert model_pass_cost(bare) is model_pass_cost(bare)
-    assert 3 <= bare.calls <= 8
+    assert 4 <= bare.calls <= 11
 
 
 def test_a_catalog_models_curve_is_kept_on_disk(measured: None, tmp_path: Path) -> None:
@@ -116,8 +130,14 @@ def test_a_catalog_models_curve_is_kept_on_disk(measured: None, tmp_path: Path) 
     second = CountingModel()
     again = pass_cost(loaded(second, name))
     assert second.calls == 0 and again.source == "disk"
-    assert (again.fixed_seconds, again.seconds_per_token) == (
-        measured_curve.fixed_seconds, measured_curve.seconds_per_token)
+    assert (again.fixed_seconds, again.seconds_per_token, again.single_seconds) == (
+        measured_curve.fixed_seconds, measured_curve.seconds_per_token,
+        measured_curve.single_seconds)
+    # A copy written before the one-token pass was kept apart is measured again.
+    for path in (tmp_path / "pass-cost").iterdir():
+        path.write_text('{"fixed_seconds": 0.1, "seconds_per_token": 0.01, "source": "measured"}')
+    stale = CountingModel()
+    assert pass_cost(loaded(stale, name)).source == "measured" and stale.calls > 0
     # An unreadable copy is measured again, not trusted.
     for path in (tmp_path / "pass-cost").iterdir():
         path.write_text("{not json")
