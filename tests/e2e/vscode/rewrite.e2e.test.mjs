@@ -456,11 +456,11 @@ test('cancel from the progress notification: nothing changes', async () => {
   await sleep(2_000); // let it get going
   await screenshot(page, ARTIFACTS, '06b-review-before-cancel.png');
   // The review's own "Cancel" lens is not drawn while partial results stream in fast (VS Code
-  // redraws lenses only once edits pause), so this second rewrite is cancelled from its
-  // progress notification too; the lens is for slower streams.
-  await page.locator('.notifications-toasts .notification-toast', {
-    has: page.locator('.monaco-button', { hasText: 'Cancel' }),
-  }).first().locator('.monaco-button', { hasText: 'Cancel' }).click();
+  // redraws lenses only once edits pause), so this second rewrite is cancelled with the
+  // command the lens runs, from the command palette: the client cancels its request
+  // ($/cancelRequest). (Cancelling from the notification again sends only
+  // window/workDoneProgress/cancel, so waiting for $/cancelRequest after it was a race.)
+  await runCommand(page, 'Speculative Edits: Cancel the Rewrite');
   await waitFor(async () => (await reviewLabel(page)) === '', 'the review to end', 30_000);
   const again = await waitForStatus(page, /^Speculative Edits: ready/, 60_000);
   log(`cancelled mid-stream; status: ${again}`);
