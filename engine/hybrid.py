@@ -12,39 +12,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .draft_model import DraftModelProposer
-from .proposers import OriginalCodeProposer
+from .proposers import OriginalCodeProposer, OriginalFirstProposer
 
 
-class HybridProposer:
+class HybridProposer(OriginalFirstProposer):
     def __init__(self, original: OriginalCodeProposer, drafter: DraftModelProposer) -> None:
-        self.original = original
+        super().__init__(original, drafter)
         self.drafter = drafter
-        self._last: OriginalCodeProposer | DraftModelProposer | None = None
-        self.drafter_proposals = 0  # how often the draft model stood in (for tests, stats)
 
     @property
     def forward_passes(self) -> int:
         """The draft model's passes (the verifying loop reports them as draft passes)."""
         return self.drafter.forward_passes
 
-    @property
-    def covered(self) -> float:
-        return self.original.covered
-
-    def propose(self, output: Sequence[int], max_tokens: int) -> list[int]:
-        proposal = self.original.propose(output, max_tokens)
-        if proposal and self.original.trusted:
-            self._last = self.original
-            return proposal
-        if not output and self.original.trusted:
-            # The first pass: the policy chose not to draft. The target's prefill is due
-            # anyway, and the draft model has no token of the answer to start from.
-            self._last = self.original
-            return proposal
-        self._last = self.drafter
-        self.drafter_proposals += 1
-        return self.drafter.propose(output, max_tokens)
-
-    def feedback(self, proposed: int, accepted: int) -> None:
-        if self._last is not None:
-            self._last.feedback(proposed, accepted)
+    def _original_keeps(self, proposal: list[int], output: Sequence[int]) -> bool:
+        # A weak match may agree with the output by chance: the draft model does better.
+        # On the first pass with no draft chosen, the target's prefill is due anyway and the
+        # draft model has no token of the answer to start from.
+        return self.original.trusted and (bool(proposal) or not output)

@@ -203,7 +203,43 @@ class PromptLookupProposer:
             self.policy.record(proposed, accepted)
 
 
-class LookupFallbackProposer:
+class OriginalFirstProposer:
+    """The original code drafts first; a stand-in drafts where the original falls short.
+
+    Both combinations of speculative edits work this way (n-gram lookup below, a draft model
+    in hybrid.py); they differ only in when the stand-in takes over, `_original_keeps`.
+    Each verdict goes back to the proposer that drafted, so each keeps its own acceptance.
+    """
+
+    def __init__(self, original: OriginalCodeProposer, stand_in: Proposer) -> None:
+        self.original = original
+        self.stand_in = stand_in
+        self._last: Proposer | None = None
+        self.stand_in_proposals = 0  # how often the stand-in drafted (for tests, stats)
+
+    @property
+    def covered(self) -> float:
+        return self.original.covered
+
+    def _original_keeps(self, proposal: list[int], output: Sequence[int]) -> bool:
+        """Whether the original's `proposal` after `output` is the one to verify."""
+        raise NotImplementedError
+
+    def propose(self, output: Sequence[int], max_tokens: int) -> list[int]:
+        proposal = self.original.propose(output, max_tokens)
+        if self._original_keeps(proposal, output):
+            self._last = self.original
+            return proposal
+        self._last = self.stand_in
+        self.stand_in_proposals += 1
+        return self.stand_in.propose(output, max_tokens)
+
+    def feedback(self, proposed: int, accepted: int) -> None:
+        if self._last is not None:
+            self._last.feedback(proposed, accepted)
+
+
+class LookupFallbackProposer(OriginalFirstProposer):
     """The original code drafts; where it has nothing to offer, n-gram lookup does.
 
     Where the output has left the original and no suffix of it occurs there (new code), the
@@ -218,26 +254,10 @@ class LookupFallbackProposer:
     """
 
     def __init__(self, original: OriginalCodeProposer, lookup: PromptLookupProposer) -> None:
-        self.original = original
+        super().__init__(original, lookup)
         self.lookup = lookup
-        self._last: OriginalCodeProposer | PromptLookupProposer | None = None
-        self.lookup_proposals = 0  # how often lookup stood in (for tests, stats)
 
-    @property
-    def covered(self) -> float:
-        return self.original.covered
-
-    def propose(self, output: Sequence[int], max_tokens: int) -> list[int]:
-        proposal = self.original.propose(output, max_tokens)
+    def _original_keeps(self, proposal: list[int], output: Sequence[int]) -> bool:
         # The first pass is the original's whatever it proposes (its policy may choose no
         # draft): no token of the answer exists yet to look up.
-        if proposal or not output:
-            self._last = self.original
-            return proposal
-        self._last = self.lookup
-        self.lookup_proposals += 1
-        return self.lookup.propose(output, max_tokens)
-
-    def feedback(self, proposed: int, accepted: int) -> None:
-        if self._last is not None:
-            self._last.feedback(proposed, accepted)
+        return bool(proposal) or not output

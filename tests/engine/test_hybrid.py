@@ -92,7 +92,7 @@ def test_new_code_takes_far_fewer_passes_with_a_drafter(seed: int) -> None:
     output = flat(lines[:at]) + inserted + flat(lines[at:])
     alone, _ = scripted_run(flat(lines), output, with_drafter=False)
     both, proposer = scripted_run(flat(lines), output, with_drafter=True)
-    assert isinstance(proposer, HybridProposer) and proposer.drafter_proposals > 0
+    assert isinstance(proposer, HybridProposer) and proposer.stand_in_proposals > 0
     assert alone >= len(inserted) - 4  # one new token per pass, give or take chance matches
     assert both <= alone // 2
     # The original took over again after the insertion: the unchanged tail is one draft.
@@ -103,7 +103,7 @@ def test_unchanged_code_never_asks_the_drafter() -> None:
     lines = random_lines(random.Random(1), 40)
     passes, proposer = scripted_run(flat(lines), flat(lines), with_drafter=True)
     assert passes == 1 and isinstance(proposer, HybridProposer)
-    assert proposer.drafter_proposals == 0 and proposer.forward_passes == 0
+    assert proposer.stand_in_proposals == 0 and proposer.forward_passes == 0
 
 
 def _loaded(tokenizer: object) -> LoadedModel:

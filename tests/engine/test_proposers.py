@@ -195,10 +195,10 @@ def test_lookup_stands_in_only_where_the_original_has_no_match() -> None:
     p = fallback_after_first_draft([1, 6, 7, 8, 9, 10, 2], 3)
     # The output left the original (6 occurs nowhere in it): lookup finds 6 in the prompt.
     assert p.propose([*DISTINCT[:3], 6], 1000) == [7, 8, 9, 10, 2, *DISTINCT[:3], 6]
-    assert p.lookup_proposals == 1
+    assert p.stand_in_proposals == 1
     # As soon as a suffix of the output matches the original, the original drafts again.
     assert p.propose([*DISTINCT[:3], 6, 7, DISTINCT[3]], 1000) == DISTINCT[4:]
-    assert p.lookup_proposals == 1
+    assert p.stand_in_proposals == 1
 
 
 def test_new_code_repeating_itself_is_found_in_the_output() -> None:
