@@ -152,6 +152,8 @@ def model_pass_cost(model: Any) -> PassCostCurve:
 
 def _disk_path(loaded: LoadedModel) -> Path | None:
     """Where a catalog model's curve is kept; None for other models (folders change)."""
+    from .packed_linear import is_packed
+
     try:
         from . import catalog
     except ImportError:
@@ -160,7 +162,8 @@ def _disk_path(loaded: LoadedModel) -> Path | None:
         return None
     # The machine matters as much as the model: a copied cache must not carry its curve.
     key = "|".join([loaded.name, str(loaded.device), str(loaded.dtype), platform.node(),
-                    platform.machine(), str(torch.get_num_threads()), torch.__version__])
+                    platform.machine(), str(torch.get_num_threads()), torch.__version__,
+                    "packed" if is_packed(loaded.model) else "linear"])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return catalog.cache_root() / "pass-cost" / f"{loaded.name}-{digest}.json"
 

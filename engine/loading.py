@@ -174,6 +174,7 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto", *,
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .packed_linear import pack_linears, packing_applies
     from .threads import threads_setting
 
     thread_setting = threads_setting(threads)  # a bad value fails before seconds of loading
@@ -219,5 +220,7 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto", *,
             f"({names}), a folder with a transformers model, or a hub id you can reach"
         ) from exc
     model.to(torch_device).eval()
+    if packing_applies(torch_device, torch_dtype):
+        pack_linears(model)
     return LoadedModel(model, tokenizer, spec, str(source), torch_device, torch_dtype,
                        thread_setting)

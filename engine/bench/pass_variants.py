@@ -6,7 +6,9 @@ through the runner the decoder uses, plus the one-off cost of getting the varian
 (loading, compiling). Variants:
 
 - `sdpa`: transformers' default attention (torch's scaled_dot_product_attention), eager
-  PyTorch: what the engine runs.
+  PyTorch, transformers' own Linear layers.
+- `packed`: `sdpa` with every Linear's weight packed once for oneDNN (packed_linear.py):
+  what the engine runs on the CPU.
 - `eager-attention`: transformers' own matmul-softmax attention.
 - `compiled`: the `sdpa` model with its forward wrapped in `torch.compile(dynamic=True)`
   (inductor; on a CPU it generates C++ kernels). Draft lengths vary from pass to pass, so
@@ -18,12 +20,13 @@ Threads are fixed per run (`--threads`); run once per count to compare.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
 from ..contract import default_model
 
-VARIANTS = ("sdpa", "eager-attention", "compiled")
+VARIANTS = ("sdpa", "packed", "eager-attention", "compiled")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..cost_curve import measure_pass_costs
     from ..loading import load_model
+    from ..packed_linear import ENV_SWITCH
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -53,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|" + "---|" * (len(sizes) + 1))
     for variant in args.variants.split(","):
         started = time.perf_counter()
+        os.environ[ENV_SWITCH] = "1" if variant == "packed" else "0"
         loaded = load_model(args.model, "cpu", args.dtype, threads=torch.get_num_threads())
         model = loaded.model
         if variant == "eager-attention":
@@ -61,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             model.forward = torch.compile(model.forward, dynamic=True)
             # Compiling happens on the first passes: pay it here, for every size once.
             measure_pass_costs(model, context=args.context, sizes=sizes, repeats=1)
-        elif variant != "sdpa":
+        elif variant not in ("sdpa", "packed"):
             raise SystemExit(f"unknown variant {variant!r}; use {', '.join(VARIANTS)}")
         ready = time.perf_counter() - started
         costs = measure_pass_costs(model, context=args.context, sizes=sizes,

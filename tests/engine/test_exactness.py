@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from engine.decoding import StopTokens, greedy_reference, verify_loop
 from engine.draft_length import WEAK_PRIOR, DraftLengthPolicy, PassCostCurve
+from engine.packed_linear import pack_linears
 from engine.proposers import (
     LookupFallbackProposer,
     OriginalCodeProposer,
@@ -26,14 +27,19 @@ from engine.proposers import (
 from engine.runner import ModelRunner
 from tests.helpers.tiny_models import tiny_model
 
-ARCHS = ["gpt2", "llama", "qwen2"]
+# "+packed": the Linear layers packed for oneDNN, as load_model runs them on the CPU.
+ARCHS = ["gpt2", "llama", "qwen2", "qwen2+packed"]
 VOCAB = 400
 MAX_NEW = 80
 
 
 @functools.cache
 def model(arch: str) -> torch.nn.Module:
-    return tiny_model(arch, seed=1, vocab_size=VOCAB)
+    base, _, variant = arch.partition("+")
+    built = tiny_model(base, seed=1, vocab_size=VOCAB)
+    if variant == "packed":
+        assert pack_linears(built) > 0
+    return built
 
 
 @functools.cache
