@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from .decoding import Progress
     from .loading import LoadedModel, load_model
     from .methods import MethodConfig, parse_method
-    from .rewriting import RewriteResult, RewriteStats, partial_text, rewrite
+    from .rewrite_result import RewriteResult, RewriteStats
+    from .rewriting import partial_text, rewrite
 
 # name -> module that defines it (imported on first access)
 _LAZY = {
@@ -36,8 +37,8 @@ _LAZY = {
     "load_model": ".loading",
     "MethodConfig": ".methods",
     "parse_method": ".methods",
-    "RewriteResult": ".rewriting",
-    "RewriteStats": ".rewriting",
+    "RewriteResult": ".rewrite_result",
+    "RewriteStats": ".rewrite_result",
     "rewrite": ".rewriting",
     "partial_text": ".rewriting",
 }

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -22,6 +22,7 @@ import httpx
 from .api.client import ChatReply, Endpoint, rejected_field, stream_chat
 from .contract import DEFAULT_PROMPT_FORMAT, EndpointError, default_max_new_tokens
 from .prompt import answer_text, has_closing_fence, rewrite_messages
+from .rewrite_result import RewriteResult, RewriteStats
 
 REMOTE_METHOD = "remote"
 PRIMING_FIELDS = ("continue_final_message", "add_generation_prompt")
@@ -39,38 +40,12 @@ _OPENING_FENCE = re.compile(r"(?:^|\n)```[^\n`]*\n")
 
 
 @dataclass
-class RemoteStats:
-    """engine.RewriteStats' fields, as far as an endpoint tells them (0 where it does not)."""
+class RemoteResult(RewriteResult):
+    """A rewrite from an endpoint: its stats as far as the endpoint tells them (0 where it
+    does not; `forward_passes` only from `specedit api`), and which fields it took."""
 
-    forward_passes: int  # `specedit api`'s `speculative` extension; 0 from other servers
-    prompt_tokens: int
-    output_tokens: int  # usage.completion_tokens, else the streamed pieces counted
-    drafted_tokens: int
-    accepted_tokens: int
-    wall_seconds: float
-    tokens_per_second: float
-    draft_forward_passes: int = 0
-    estimated_greedy_seconds: float | None = None
-    estimated_speedup: float | None = None
-
-
-@dataclass
-class RemoteResult:
-    """engine.RewriteResult's shape, for the language server and the benchmark alike."""
-
-    text: str
-    method: str
-    model: str
-    stats: RemoteStats
-    finish_reason: str
     prediction_sent: bool = True  # False when the endpoint refused it (or it was not asked)
     primed: bool = True
-    output_ids: list[int] = field(repr=False, default_factory=list)  # unknown remotely
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("output_ids")
-        return data
 
 
 def extract_region(reply: str, original: str, primed: bool,
@@ -195,7 +170,7 @@ def _result(reply: ChatReply, endpoint: Endpoint, code: str, primed: bool,
         text=region or "",
         method=REMOTE_METHOD,
         model=endpoint.model,
-        stats=RemoteStats(
+        stats=RewriteStats(
             forward_passes=int(spec.get("forward_passes") or 0),
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             output_tokens=output_tokens,

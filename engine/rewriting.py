@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from .contract import (
     DEFAULT_METHOD,
@@ -25,38 +24,9 @@ from .loading import LoadedModel
 from .methods import MethodConfig, as_method, build_proposer, check_draft_model
 from .prompt import RewritePrompt, answer_text, build_prompt, partial_answer_text
 from .request import check_fits_roughly, check_rewrite_request
+from .rewrite_result import RewriteResult, RewriteStats
 from .runner import ModelRunner, synchronize
 from .threads import apply_threads
-
-
-@dataclass
-class RewriteStats:
-    forward_passes: int
-    prompt_tokens: int
-    output_tokens: int
-    drafted_tokens: int
-    accepted_tokens: int
-    wall_seconds: float
-    tokens_per_second: float
-    draft_forward_passes: int = 0
-    # Greedy's time for the same output, estimated from this run's one-token passes.
-    estimated_greedy_seconds: float | None = None
-    estimated_speedup: float | None = None
-
-
-@dataclass
-class RewriteResult:
-    text: str
-    method: str
-    model: str
-    stats: RewriteStats
-    finish_reason: str  # "stop" or "length"
-    output_ids: list[int] = field(repr=False, default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("output_ids")
-        return data
 
 
 @dataclass
