@@ -10,6 +10,9 @@ minutes of compiling; measured in engine/bench/results/README.md ("What a pass c
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import os
 from typing import Any
 
@@ -34,8 +37,18 @@ class PackedLinear(nn.Module):
         self.bias = None if linear.bias is None else linear.bias.detach()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(x.contiguous(), self.packed_weight,
-                                                  self.bias, "none", [], "")
+        x = x.contiguous()
+        if x.dtype == torch.float32 and x.numel() == 2 * self.in_features:
+            # oneDNN's float32 kernel for exactly two rows is slower than for three (the
+            # 1.5B model's head: 68 ms against 46 on one thread): one padding row is cheaper.
+            rows = torch.cat([x.reshape(2, -1), x.new_zeros(1, self.in_features)])
+            out = self._linear(rows)[:2]
+            return out.reshape(*x.shape[:-1], self.out_features)
+        return self._linear(x)
+
+    def _linear(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, "none",
+                                                  [], "")
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, packed"
@@ -61,7 +74,22 @@ def pack_linears(model: Any) -> int:
             if type(child) is nn.Linear:
                 setattr(parent, name, PackedLinear(child))
                 replaced += 1
+    _return_freed_memory()
     return replaced
+
+
+def _return_freed_memory() -> None:
+    """Hand the replaced dense weights' memory back to the system. glibc keeps freed memory
+    in its heap: without this the 0.5B model in float32 held 1.3 GB more after packing."""
+    gc.collect()
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return
+    try:
+        trim = ctypes.CDLL(libc_name).malloc_trim
+    except (OSError, AttributeError):
+        return  # not glibc (macOS, musl): nothing to trim
+    trim(0)
 
 
 def is_packed(model: Any) -> bool:

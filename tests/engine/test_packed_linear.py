@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(),
 
 
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("shape", [(1, 48), (2, 48), (3, 48), (1, 5, 48), (2, 17, 48)])
+@pytest.mark.parametrize("shape", [(1, 48), (2, 48), (3, 48), (1, 2, 48), (1, 5, 48), (2, 17, 48)])
 def test_packed_linear_matches_linear(bias: bool, shape: tuple[int, ...]) -> None:
     torch.manual_seed(0)
     linear = nn.Linear(48, 80, bias=bias)
