@@ -32,6 +32,7 @@ import torch
 
 from .contract import InvalidRequestError
 from .draft_length import PassCostCurve
+from .packed_linear import is_packed
 from .runner import ModelRunner, synchronize
 
 if TYPE_CHECKING:
@@ -152,8 +153,6 @@ def model_pass_cost(model: Any) -> PassCostCurve:
 
 def _disk_path(loaded: LoadedModel) -> Path | None:
     """Where a catalog model's curve is kept; None for other models (folders change)."""
-    from .packed_linear import is_packed
-
     try:
         from . import catalog
     except ImportError:
