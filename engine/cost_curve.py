@@ -83,16 +83,18 @@ def fit_curve(costs: Sequence[PassCost], source: str = "measured") -> PassCostCu
 
 def measure_pass_costs(model: Any, *, context: int = 512,
                        sizes: Sequence[int] = (1, 8, 32, 128, 512), repeats: int = 3,
-                       seed: int = 0, fastest: bool = False) -> list[PassCost]:
+                       seed: int = 0, fastest: bool = False,
+                       cache: Any = None) -> list[PassCost]:
     """Time a pass feeding n tokens after `context` cached tokens, for each n.
 
     The median of `repeats` (the fastest with `fastest`), after one warm-up per size.
+    `cache`: a preallocated cache for the runner (see ModelRunner).
     """
     vocab = int(model.config.vocab_size)
     generator = torch.Generator().manual_seed(seed)
     ids = torch.randint(min(100, vocab - 1), vocab, (context + max(sizes),),
                         generator=generator).tolist()
-    runner = ModelRunner(model)
+    runner = ModelRunner(model, cache)
     runner.predict(ids[:context])  # the cached context, untimed
     device = runner.device
     costs = []

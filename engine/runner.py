@@ -8,6 +8,7 @@ draft model).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,20 @@ def crop_cache(cache: Any, keep: int) -> None:
         cache.crop(-remove)
 
 
+def cache_argument(model: Any) -> str:
+    """The name under which the model's forward takes (and returns) its KV cache.
+
+    transformers renamed `past_key_values` to `cache` in 5.2x and removes the old name in
+    5.40; models written to the older convention (and older releases) take the old one.
+    """
+    forward = getattr(model, "forward", model)
+    try:
+        parameters = inspect.signature(forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work, so a clock read afterwards measures it."""
     if device.type == "cuda":
@@ -42,9 +57,13 @@ def synchronize(device: torch.device) -> None:
 class ModelRunner:
     """Greedy predictions from a causal LM with a reusable KV cache."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, cache: Any = None) -> None:
+        """`cache`: a preallocated cache to reuse (a transformers StaticCache, whose fixed
+        shapes a compiled forward needs); None lets the model grow a DynamicCache."""
         self.model = model
-        self.cache: Any = None
+        self.cache: Any = cache
+        self.preallocated = cache is not None
+        self.cache_argument = cache_argument(model)
         self.cached: list[int] = []
         self.forward_passes = 0
         self.tokens_fed = 0
@@ -54,7 +73,10 @@ class ModelRunner:
         return getattr(self.model, "device", torch.device("cpu"))
 
     def reset(self) -> None:
-        self.cache = None
+        if self.preallocated:
+            crop_cache(self.cache, 0)  # keep the buffers: their addresses are compiled in
+        else:
+            self.cache = None
         self.cached = []
 
     def predict(self, sequence: Sequence[int], draft: Sequence[int] = ()) -> list[int]:
@@ -83,11 +105,11 @@ class ModelRunner:
         input_ids = torch.tensor([new], dtype=torch.long, device=self.device)
         out = self.model(
             input_ids=input_ids,
-            past_key_values=self.cache,
             use_cache=True,
             logits_to_keep=len(draft) + 1,
+            **{self.cache_argument: self.cache},
         )
-        self.cache = out.past_key_values
+        self.cache = getattr(out, self.cache_argument)
         self.cached = list(sequence[:keep]) + new
         self.forward_passes += 1
         self.tokens_fed += len(new)

@@ -25,18 +25,16 @@ from tests.helpers.scripted_model import FREE_TOKENS, ScriptedModel
 from tests.helpers.tiny_models import tiny_model
 
 
-class CountingModel(torch.nn.Module):
-    """A tiny real model that counts its forward passes."""
+def counting_model() -> torch.nn.Module:
+    """A tiny real model that counts its forward passes (in `calls`)."""
+    model = tiny_model("llama", vocab_size=300, layers=1, hidden=32)
+    model.calls = 0
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.inner = tiny_model("llama", vocab_size=300, layers=1, hidden=32)
-        self.config = self.inner.config
-        self.calls = 0
+    def count(module: torch.nn.Module, args: tuple) -> None:  # type: ignore[type-arg]
+        module.calls += 1
 
-    def forward(self, **kwargs):  # noqa: ANN003, ANN201 - transformers' calling convention
-        self.calls += 1
-        return self.inner(**kwargs)
+    model.register_forward_pre_hook(count)
+    return model
 
 
 def loaded(model: torch.nn.Module, name: str = "tiny") -> LoadedModel:
@@ -96,7 +94,7 @@ def test_a_declared_curve_is_used_without_a_pass(measured: None) -> None:
 
 
 def test_the_curve_is_measured_once_per_loaded_model(measured: None, tmp_path: Path) -> None:
-    model = CountingModel()
+    model = counting_model()
     target = loaded(model)
     curve = pass_cost(target)
     assert curve.source == "measured" and curve.fixed_seconds > 0
@@ -117,17 +115,17 @@ def test_the_curve_is_measured_once_per_loaded_model(measured: None, tmp_path: P
         torch.set_num_threads(before)
     # A folder model is never written to disk: its weights may change under the same path.
     assert not (tmp_path / "pass-cost").exists()
-    bare = CountingModel()
+    bare = counting_model()
     assert model_pass_cost(bare) is model_pass_cost(bare)
     assert 4 <= bare.calls <= 11
 
 
 def test_a_catalog_models_curve_is_kept_on_disk(measured: None, tmp_path: Path) -> None:
     name = "qwen2.5-coder-0.5b-instruct"  # a catalog name; the weights are a tiny stand-in
-    first = CountingModel()
+    first = counting_model()
     measured_curve = pass_cost(loaded(first, name))
     assert [p.name.startswith(name) for p in (tmp_path / "pass-cost").iterdir()] == [True]
-    second = CountingModel()
+    second = counting_model()
     again = pass_cost(loaded(second, name))
     assert second.calls == 0 and again.source == "disk"
     assert (again.fixed_seconds, again.seconds_per_token, again.single_seconds) == (
@@ -136,10 +134,10 @@ def test_a_catalog_models_curve_is_kept_on_disk(measured: None, tmp_path: Path) 
     # A copy written before the one-token pass was kept apart is measured again.
     for path in (tmp_path / "pass-cost").iterdir():
         path.write_text('{"fixed_seconds": 0.1, "seconds_per_token": 0.01, "source": "measured"}')
-    stale = CountingModel()
+    stale = counting_model()
     assert pass_cost(loaded(stale, name)).source == "measured" and stale.calls > 0
     # An unreadable copy is measured again, not trusted.
     for path in (tmp_path / "pass-cost").iterdir():
         path.write_text("{not json")
-    third = CountingModel()
+    third = counting_model()
     assert pass_cost(loaded(third, name)).source == "measured" and third.calls > 0

@@ -9,11 +9,13 @@ the verifier: mostly the same tokens, with a few places where the model writes i
 from __future__ import annotations
 
 import functools
+import warnings
 
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from transformers import StaticCache
 
 from engine.decoding import StopTokens, greedy_reference, verify_loop
 from engine.draft_length import WEAK_PRIOR, DraftLengthPolicy, PassCostCurve
@@ -143,6 +145,26 @@ def test_speculative_with_lookup_fallback_equals_greedy(arch: str, data: st.Data
     assert result.stats.forward_passes <= min(len(expected), max_new) + 1
 
 
+@pytest.mark.parametrize("arch", ["llama", "qwen2+packed"])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_speculative_on_a_static_cache_equals_greedy(arch: str, data: st.DataObject) -> None:
+    """A preallocated StaticCache (what a compiled forward needs): rejected drafts only move
+    its length back, the stale positions behind it are overwritten, never attended to. One
+    runner serves several requests, as the server's does."""
+    runner = ModelRunner(model(arch), StaticCache(config=model(arch).config, max_cache_len=256))
+    for _ in range(2):
+        prompt = tuple(data.draw(st.lists(st.integers(2, VOCAB - 1), min_size=1, max_size=12)))
+        expected = greedy(arch, prompt, None)
+        proposer = OriginalCodeProposer(data.draw(edited(list(expected))),
+                                        data.draw(draft_settings))
+        if data.draw(st.booleans()):
+            runner.reset()  # else the next prompt keeps what it shares with the last pass
+        result = verify_loop(runner, prompt, proposer, StopTokens(), MAX_NEW)
+        assert tuple(result.tokens) == expected
+        assert int(runner.cache.get_seq_length()) == len(runner.cached)
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_prompt_lookup_proposer_equals_greedy(arch: str) -> None:
     prompt = (7, 8, 9, 7, 8, 9, 7, 8)
@@ -160,3 +182,15 @@ def test_cache_is_cropped_to_what_was_accepted() -> None:
     runner.predict(prompt + [10, first[1]], [])
     assert runner.cache.get_seq_length() == 5
     assert runner.cached == prompt + [10, first[1]]
+
+
+def test_runner_passes_the_cache_under_the_name_the_model_takes() -> None:
+    """transformers 5.2x renamed `past_key_values` to `cache` (the old name warns, and goes in
+    5.40); the runner must use whichever the installed release takes."""
+    for arch in ("gpt2", "llama", "qwen2"):
+        runner = ModelRunner(model(arch))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            runner.predict([3, 4, 5], [6, 7])
+            runner.predict([3, 4, 5, 6], [9])
+        assert runner.cache.get_seq_length() == 5
