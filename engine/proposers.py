@@ -88,6 +88,7 @@ class OriginalCodeProposer:
         self._weak_len = self.settings.weak_draft
         self._first = True
         self._strong = True
+        self._resumes = True  # whether the last proposal continued from the pointer
         # n-gram -> sorted continuation indices (index just past the n-gram's last token).
         self._index: dict[tuple[int, ...], list[int]] = {}
         for n in range(1, self.settings.max_match + 1):
@@ -131,7 +132,7 @@ class OriginalCodeProposer:
         if first:
             start, length = self.pointer, s.first_draft
             self._first = False
-            self._strong = True
+            self._strong = self._resumes = True
         else:
             found = self._locate(output)
             if found is None:
@@ -139,7 +140,8 @@ class OriginalCodeProposer:
             start, n = found
             # Trusted: a long match, or one that resumes right where the original was left
             # (the matched n-gram touches the pointer), as after an inserted line.
-            strong = n >= s.strong_match or start - n <= self.pointer <= start
+            self._resumes = start - n <= self.pointer <= start
+            strong = n >= s.strong_match or self._resumes
             self._strong = strong
             length = s.max_draft if strong else self._weak_len
         if length is None:
@@ -157,10 +159,12 @@ class OriginalCodeProposer:
             return
         if self.policy is not None:
             self._policy().record(proposed, accepted)
-        # Accepted tokens confirm where the output is in the original, unless the match was
-        # weak and only a token or two agreed by chance. On a rejection the model's own token
-        # replaced original[pointer], which may be an insertion, so the pointer stays there.
-        if accepted and (self._strong or accepted >= self.settings.strong_match):
+        # Accepted tokens confirm where the output is in the original, unless only a token
+        # or two agreed by chance away from the pointer: a long n-gram can recur further on
+        # (a repeated line), and moving the pointer past the true place would hide it from
+        # every later lookup. On a rejection the model's own token replaced
+        # original[pointer], which may be an insertion, so the pointer stays there.
+        if accepted and (self._resumes or accepted >= self.settings.strong_match):
             self.pointer = self._proposal_start + accepted
         if accepted == proposed:
             self._weak_len = min(self._weak_len * 2, max(len(self.original), 1))
