@@ -23,7 +23,7 @@ from .prompt import stop_token_ids
 from .runner import ModelRunner
 from .sampling import Sampler, sample_loop
 from .stopping import StreamedText, TextStop, Watched, cut_at_stop
-from .threads import apply_threads
+from .threads import apply_threads, thread_governor
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,8 @@ def complete(
         proposer = build_proposer(MethodConfig("prompt-lookup"), prompt=prompt.ids)
     # A fresh cache per request: each completion then equals a fresh greedy run exactly.
     runner.reset()
+    governor = thread_governor(loaded.threads)
+    runner.before_pass = governor.tick if governor is not None else None
     if settings.temperature <= 0:
         result = verify_loop(runner, prompt.ids, proposer, stop, max_new,
                              should_stop=should_stop)

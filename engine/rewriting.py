@@ -26,7 +26,7 @@ from .prompt import RewritePrompt, answer_text, build_prompt, partial_answer_tex
 from .request import check_fits_roughly, check_rewrite_request
 from .rewrite_result import RewriteResult, RewriteStats
 from .runner import ModelRunner, synchronize
-from .threads import apply_threads
+from .threads import apply_threads, thread_governor
 
 
 @dataclass
@@ -155,6 +155,8 @@ def rewrite(
     # are sized from it.
     cost = pass_cost(loaded) if config.uses_pass_cost else None
     runner = ModelRunner(loaded.model)
+    governor = thread_governor(loaded.threads)
+    runner.before_pass = governor.tick if governor is not None else None
     proposer = build_proposer(config, prompt=prompt.prompt_ids, original=prompt.draft_ids,
                               stop_ids=prompt.stop.stop_tokens.ids, target=loaded, draft=draft,
                               cost=cost)

@@ -9,7 +9,7 @@ draft model).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -64,6 +64,8 @@ class ModelRunner:
         self.cache: Any = cache
         self.preallocated = cache is not None
         self.cache_argument = cache_argument(model)
+        # Called before every pass (the thread governor of an `auto` rewrite), or None.
+        self.before_pass: Callable[[], object] | None = None
         self.cached: list[int] = []
         self.forward_passes = 0
         self.tokens_fed = 0
@@ -96,6 +98,8 @@ class ModelRunner:
         """
         if not sequence:
             raise ValueError("predict needs at least one token of context")
+        if self.before_pass is not None:
+            self.before_pass()
         # At least the last token of `sequence` is fed: its logits give the first prediction.
         keep = 0
         if self.cache is not None:

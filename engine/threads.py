@@ -9,12 +9,17 @@ pass gains nothing from a second thread either way (it is bound by memory bandwi
 So the default, `auto`, looks at the cores before each rewrite: it samples how busy each core
 this process may use is over SAMPLE_SECONDS (/proc/stat; the engine is idle then, so the busy
 time is other processes') and runs on as many threads as there are idle cores, at least one.
-A number fixes the count; it is what tests and reproducible benchmarks use. Off Linux, `auto`
-keeps torch's own default.
+During the rewrite a ThreadGovernor looks again between passes, at most every
+RECHECK_SECONDS: the cores' busy time minus this process's own CPU time is what others used,
+so a build that starts or ends mid-rewrite changes the count for the rest of it. (The count
+does not change the output: a float32 pass of the 0.5B model gives bit-identical logits on
+one and two threads.) A number fixes the count; it is what tests and reproducible benchmarks
+use. Off Linux, `auto` keeps torch's own default.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +32,9 @@ AUTO = DEFAULT_THREADS
 SAMPLE_SECONDS = 0.05
 # A core counts as idle when at least this share of it was free during the sample.
 IDLE_SHARE = 0.7
+
+# How often, at most, the governor looks again during a rewrite (a pass takes 0.05-0.5 s).
+RECHECK_SECONDS = 1.0
 
 CpuTimes = dict[int, tuple[int, int]]  # cpu index -> (busy jiffies, total jiffies)
 
@@ -130,3 +138,75 @@ def apply_threads(setting: str | int) -> int:
     if threads is not None and threads != torch.get_num_threads():
         torch.set_num_threads(threads)
     return torch.get_num_threads()
+
+
+def others_busy_cores(before: CpuTimes, after: CpuTimes, allowed: Sequence[int],
+                      own_seconds: float, wall_seconds: float) -> float | None:
+    """Cores' worth of `allowed` CPU time that other processes used between two readings.
+
+    The busy jiffies of the allowed CPUs, less this process's own CPU time over the same
+    wall time (None: unknown)."""
+    if wall_seconds <= 0:
+        return None
+    busy = [after[c][0] - before[c][0] for c in allowed if c in before and c in after]
+    if not busy:
+        return None
+    hertz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    return max(0.0, sum(busy) / hertz - own_seconds) / wall_seconds
+
+
+def threads_for(others: float, cpus: int) -> int:
+    """Threads for the cores others leave free: a core counts as free when at least
+    IDLE_SHARE of it is (as before a rewrite), at least one thread."""
+    taken = max(0, math.ceil(others - (1 - IDLE_SHARE)))
+    return max(1, min(cpus, cpus - taken))
+
+
+class ThreadGovernor:
+    """Re-chooses torch's thread count between the passes of one rewrite (`auto` only)."""
+
+    def __init__(self, *, read: Callable[[], CpuTimes] = read_cpu_times,
+                 clock: Callable[[], float] = time.monotonic,
+                 own_cpu: Callable[[], float] = time.process_time,
+                 set_threads: Callable[[int], None] | None = None) -> None:
+        self.read, self.clock, self.own_cpu = read, clock, own_cpu
+        self.set_threads = set_threads or _set_torch_threads
+        self.cpus = allowed_cpus()
+        self.changes = 0
+        self._mark()
+
+    def _mark(self) -> None:
+        self.before, self.own_before, self.at = self.read(), self.own_cpu(), self.clock()
+
+    def tick(self) -> int | None:
+        """Called before a pass: the new count when it changed, else None."""
+        now = self.clock()
+        if now - self.at < RECHECK_SECONDS:
+            return None
+        after, own = self.read(), self.own_cpu()
+        others = others_busy_cores(self.before, after, self.cpus, own - self.own_before,
+                                   now - self.at)
+        self.before, self.own_before, self.at = after, own, now
+        if others is None:
+            return None
+        threads = threads_for(others, len(self.cpus))
+        import torch
+
+        if threads == torch.get_num_threads():
+            return None
+        self.set_threads(threads)
+        self.changes += 1
+        return threads
+
+
+def _set_torch_threads(count: int) -> None:
+    import torch
+
+    torch.set_num_threads(count)
+
+
+def thread_governor(setting: str | int) -> ThreadGovernor | None:
+    """A governor for the next rewrite where `auto` can see the cores, else None."""
+    if setting != AUTO or not read_cpu_times():
+        return None
+    return ThreadGovernor()

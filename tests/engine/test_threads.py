@@ -14,11 +14,16 @@ import torch
 from engine.contract import THREADS_ENV, InvalidRequestError
 from engine.threads import (
     AUTO,
+    RECHECK_SECONDS,
+    ThreadGovernor,
     apply_threads,
     choose_threads,
     idle_cores,
+    others_busy_cores,
     parse_threads,
     read_cpu_times,
+    thread_governor,
+    threads_for,
     threads_setting,
 )
 
@@ -122,5 +127,103 @@ def test_rewrite_runs_on_the_loaded_models_thread_setting(tiny_chat_model_dir: P
         assert torch.get_num_threads() == 1
         with pytest.raises(InvalidRequestError, match="auto or a number"):
             load_model(str(tiny_chat_model_dir), "cpu", "float32", threads="many")
+    finally:
+        torch.set_num_threads(before)
+
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def test_others_busy_cores_is_the_cores_busy_time_less_our_own() -> None:
+    before = {0: (0, 0), 1: (0, 0)}
+    after = {0: (HZ, 2 * HZ), 1: (HZ, 2 * HZ)}  # two cores busy half of two seconds
+    assert others_busy_cores(before, after, [0, 1], own_seconds=2.0, wall_seconds=2.0) == 0.0
+    assert others_busy_cores(before, after, [0, 1], own_seconds=1.0, wall_seconds=2.0) == 0.5
+    assert others_busy_cores(before, after, [0], own_seconds=0.0, wall_seconds=2.0) == 0.5
+    assert others_busy_cores(before, after, [5], own_seconds=0.0, wall_seconds=2.0) is None
+    assert others_busy_cores(before, after, [0], own_seconds=0.0, wall_seconds=0.0) is None
+
+
+def test_threads_for_leaves_out_the_cores_others_use() -> None:
+    assert threads_for(0.0, 2) == 2
+    assert threads_for(0.25, 2) == 2  # a core 75% free counts as free, as before a rewrite
+    assert threads_for(0.5, 2) == 1
+    assert threads_for(1.0, 2) == 1
+    assert threads_for(2.0, 2) == 1  # never zero
+    assert threads_for(1.5, 4) == 2
+
+
+class FakeMachine:
+    """Clock, /proc/stat and our CPU time of a 2-core machine, advanced by the test."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.busy = 0.0  # seconds of busy CPU time, ours and others', over both cores
+        self.own = 0.0
+
+    def run(self, seconds: float, ours: float, others: float) -> None:
+        self.now += seconds
+        self.own += ours * seconds
+        self.busy += (ours + others) * seconds
+
+    def read(self) -> dict[int, tuple[int, int]]:
+        half = int(self.busy * HZ / 2)
+        total = int(self.now * HZ)
+        return {0: (half, total), 1: (half, total)}
+
+
+def test_the_governor_follows_a_burst_between_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("engine.threads.allowed_cpus", lambda: [0, 1])
+    machine = FakeMachine()
+    counts: list[int] = []
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        governor = ThreadGovernor(read=machine.read, clock=lambda: machine.now,
+                                  own_cpu=lambda: machine.own,
+                                  set_threads=lambda n: (counts.append(n),
+                                                         torch.set_num_threads(n)))
+        machine.run(0.3, ours=2.0, others=0.0)
+        assert governor.tick() is None  # too soon to look again
+        machine.run(RECHECK_SECONDS + 0.01, ours=1.2, others=0.8)  # a build starts on one core
+        assert governor.tick() == 1 and torch.get_num_threads() == 1
+        machine.run(RECHECK_SECONDS + 0.01, ours=1.0, others=1.0)
+        assert governor.tick() is None  # still busy: stays at one
+        machine.run(RECHECK_SECONDS + 0.01, ours=1.0, others=0.05)  # the build ended
+        assert governor.tick() == 2 and torch.get_num_threads() == 2
+        assert counts == [1, 2] and governor.changes == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_governor_only_for_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert thread_governor(2) is None
+    monkeypatch.setattr("engine.threads.read_cpu_times", lambda: {})
+    assert thread_governor(AUTO) is None  # no /proc/stat: nothing to govern by
+
+
+def test_an_auto_rewrite_asks_the_governor_before_every_pass(
+        tiny_chat_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine import load_model, rewrite
+
+    ticks: list[int] = []
+
+    class Counting(ThreadGovernor):
+        def tick(self) -> int | None:
+            ticks.append(1)
+            return None
+
+    monkeypatch.setattr("engine.rewriting.thread_governor",
+                        lambda setting: Counting() if setting == AUTO else None)
+    before = torch.get_num_threads()
+    try:
+        loaded = load_model(str(tiny_chat_model_dir), "cpu", "float32", threads=AUTO)
+        result = rewrite(loaded, "x = 1\n", "rename x to y", method="greedy",
+                         max_new_tokens=5)
+        assert len(ticks) == result.stats.forward_passes > 0
+        ticks.clear()
+        fixed = load_model(str(tiny_chat_model_dir), "cpu", "float32", threads=1)
+        rewrite(fixed, "x = 1\n", "rename x to y", method="greedy", max_new_tokens=5)
+        assert ticks == []
     finally:
         torch.set_num_threads(before)
