@@ -47,8 +47,9 @@ DEFAULT_PROMPT_FORMAT = "canitedit"
 # default for the CLI and the server: 20 lines usually reach the enclosing function or class
 # header while keeping the prompt, and so the prefill, short on a CPU.
 DEFAULT_CONTEXT_LINES = 20
-# CPU threads for forward passes: `auto` (as many as there are idle cores before each rewrite,
-# engine/threads.py) or a number. SPECEDIT_THREADS sets it for every front end.
+# CPU threads for forward passes: `auto` (as many as there are idle cores, looked at before
+# each rewrite and between its passes, engine/threads.py) or a number. SPECEDIT_THREADS sets
+# it for every front end.
 THREADS_ENV = "SPECEDIT_THREADS"
 DEFAULT_THREADS = "auto"
 # None (0 on the wire): room for a rewrite about twice the selection's size.

@@ -67,8 +67,9 @@ def add_threads_argument(parser: Any) -> None:
     """`--threads` for every command that loads a model (an argparse parser)."""
     parser.add_argument(
         "--threads", type=parse_threads, default=None, metavar="N|auto",
-        help=f"CPU threads for forward passes: auto (as many as there are idle cores before "
-             f"each rewrite) or a number (default: ${THREADS_ENV}, else {DEFAULT_THREADS})")
+        help=f"CPU threads for forward passes: auto (as many as there are idle cores, looked "
+             f"at before each rewrite and every second between passes) or a number "
+             f"(default: ${THREADS_ENV}, else {DEFAULT_THREADS})")
 
 
 def read_cpu_times(path: str = "/proc/stat") -> CpuTimes:
