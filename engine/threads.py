@@ -166,11 +166,11 @@ def threads_for(others: float, cpus: int) -> int:
 class ThreadGovernor:
     """Re-chooses torch's thread count between the passes of one rewrite (`auto` only)."""
 
-    def __init__(self, *, read: Callable[[], CpuTimes] = read_cpu_times,
+    def __init__(self, *, read: Callable[[], CpuTimes] | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  own_cpu: Callable[[], float] = time.process_time,
                  set_threads: Callable[[int], None] | None = None) -> None:
-        self.read, self.clock, self.own_cpu = read, clock, own_cpu
+        self.read, self.clock, self.own_cpu = read or read_cpu_times, clock, own_cpu
         self.set_threads = set_threads or _set_torch_threads
         self.cpus = allowed_cpus()
         self.changes = 0
@@ -208,6 +208,7 @@ def _set_torch_threads(count: int) -> None:
 
 def thread_governor(setting: str | int) -> ThreadGovernor | None:
     """A governor for the next rewrite where `auto` can see the cores, else None."""
-    if setting != AUTO or not read_cpu_times():
+    if setting != AUTO:
         return None
-    return ThreadGovernor()
+    governor = ThreadGovernor()
+    return governor if governor.before else None  # no /proc/stat: nothing to govern by

@@ -12,12 +12,10 @@ checks that every run wrote the same text.
 from __future__ import annotations
 
 import argparse
-import importlib
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 from ..contract import default_model
 from .tasks import find_data_dir, load_canitedit, select
@@ -43,6 +41,11 @@ class Spinner:
             self.proc = None
 
 
+def no_governor(setting: str | int) -> None:
+    """What `thread_governor` gives for a fixed count: the count chosen at the start stays."""
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.bench.thread_bursts",
                                      description=__doc__.split("\n\n")[0])
@@ -52,18 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args(argv)
 
+    from .. import rewriting
     from ..loading import load_model
-    from ..rewriting import rewrite
 
-    rewriting = importlib.import_module("engine.rewriting")
+    rewrite = rewriting.rewrite
     governed = rewriting.thread_governor
     task = select(load_canitedit(find_data_dir(None)), args.task, None)[0]
     loaded = load_model(args.model, "cpu", args.dtype, threads="auto")
 
     def run(mode: str, scenario: str) -> tuple[float, int, str]:
         # The engine's own code path; "fixed at start" only leaves out the governor.
-        fixed: Callable[[object], None] = lambda setting: None  # noqa: E731
-        rewriting.thread_governor = governed if mode == "governor" else fixed
+        rewriting.thread_governor = governed if mode == "governor" else no_governor
         spinner = Spinner()
         if scenario == "burst ends":
             spinner.start()
