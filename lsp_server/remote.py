@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from engine.api.client import Endpoint, list_models
 from engine.contract import EndpointError, RewriteCancelled
-from engine.decoding import Progress
-from engine.remote_rewrite import remote_rewrite
+from engine.decode.loop import Progress
+from engine.rewriting.endpoint import Endpoint, list_models
+from engine.rewriting.remote import remote_rewrite
 
 from .settings import ModelSpec
 from .worker import REPORT_INTERVAL, EngineStatus, Generated, Queued, RewriteJob, Started

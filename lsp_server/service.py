@@ -23,7 +23,7 @@ from lsprotocol import converters, types
 from pygls.exceptions import JsonRpcContentModified, JsonRpcException, JsonRpcRequestCancelled
 
 from engine.contract import RewriteCancelled
-from engine.request import check_rewrite_request
+from engine.rewriting.request import check_rewrite_request
 
 from .documents import Documents, OpenDocument
 from .edits import fit_partial, fit_rewrite, line_edits, region_for, region_range
@@ -306,7 +306,7 @@ def _both(progress: RewriteProgress,
 def _language(doc: OpenDocument) -> str | None:
     if doc.language_id and doc.language_id not in _NO_LANGUAGE:
         return doc.language_id
-    from engine.prompt import language_for_path
+    from engine.rewriting.prompt import language_for_path
 
     return language_for_path(doc.path or "")
 

@@ -135,7 +135,7 @@ def _parse_value(wire: str, value: Any) -> Any:
                              "engine)")
         if not value.strip():
             return ""
-        from engine.api.client import normalise_base_url
+        from engine.rewriting.endpoint import normalise_base_url
 
         try:
             return normalise_base_url(value)

@@ -23,7 +23,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..completion import (
+from engine.contract import InvalidRequestError, PromptTooLongError, RewriteCancelled, SpecEditError
+from engine.decode.runner import ModelRunner
+from engine.model.loading import LoadedModel
+from engine.rewriting.completion import (
     CompletionResult,
     CompletionSettings,
     chat_prompt,
@@ -31,11 +34,10 @@ from ..completion import (
     complete,
     prediction_ids,
 )
-from ..contract import InvalidRequestError, PromptTooLongError, RewriteCancelled, SpecEditError
-from ..loading import LoadedModel
-from ..request import check_fits_roughly
-from ..runner import ModelRunner
-from .jobs import Done, Failed, Job, JobQueue, QueueFull
+from engine.rewriting.request import check_fits_roughly
+from engine.rewriting.worker import QueueFull
+
+from .jobs import Done, Failed, Job, JobQueue
 from .schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -171,7 +173,7 @@ class Service:
         self.loaded = loaded
         self.settings = settings
         self.runner = ModelRunner(loaded.model)
-        self.jobs = JobQueue(settings.max_queue, lambda: self.runner.forward_passes)
+        self.jobs = JobQueue(loaded, settings.max_queue, lambda: self.runner.forward_passes)
         self.started = int(time.time())
 
     def work_for(self, body: ChatCompletionRequest, stream: bool) -> Any:
@@ -208,7 +210,7 @@ class Service:
         return {
             "status": "ok" if self.jobs.alive else "engine stopped",
             "model": self.settings.model_name,
-            "running": self.jobs.running is not None,
+            "running": self.jobs.running,
             "waiting": self.jobs.waiting,
             "completed": self.jobs.completed,
             "cancels": self.jobs.cancels,
@@ -220,18 +222,18 @@ class Service:
 
 def _usage(result: CompletionResult) -> Usage:
     return Usage(
-        prompt_tokens=result.prompt_tokens,
-        completion_tokens=result.completion_tokens,
-        total_tokens=result.prompt_tokens + result.completion_tokens,
+        prompt_tokens=result.stats.prompt_tokens,
+        completion_tokens=result.stats.output_tokens,
+        total_tokens=result.stats.prompt_tokens + result.stats.output_tokens,
         completion_tokens_details=CompletionTokensDetails(
             accepted_prediction_tokens=result.accepted_prediction_tokens,
             rejected_prediction_tokens=result.rejected_prediction_tokens))
 
 
 def _speculative(result: CompletionResult) -> SpeculativeStats:
-    return SpeculativeStats(forward_passes=result.forward_passes,
-                            drafted_tokens=result.drafted_tokens,
-                            accepted_draft_tokens=result.accepted_draft_tokens)
+    return SpeculativeStats(forward_passes=result.stats.forward_passes,
+                            drafted_tokens=result.stats.drafted_tokens,
+                            accepted_draft_tokens=result.stats.accepted_tokens)
 
 
 def _sse(data: dict[str, Any] | str) -> bytes:

@@ -1,31 +1,30 @@
-"""One engine thread, a bounded queue in front of it, and cancellation.
+"""The API's side of the engine thread: requests become jobs on the engine's worker
+(engine/rewriting/worker.py), their events come back to the request's coroutine.
 
-The model runs one request at a time on a single thread (a model and its KV cache are not
-shareable, and on a CPU a second concurrent decode only slows both). Requests wait in a
-queue of bounded length; one more is refused at once (the HTTP layer answers 429) instead of
-piling up. A job cancelled while it waits never starts; one cancelled while it runs stops
-before its next forward pass (decoding loops poll `should_stop` before every pass).
+The worker runs one job at a time on the loaded model, with at most `max_waiting` behind it
+(one more is refused at once: the HTTP layer answers 429). A job cancelled while it waits
+never starts; one cancelled while it runs stops before its next forward pass.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
-import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..contract import RewriteCancelled
+from engine.rewriting.worker import EngineWorker
+from engine.rewriting.worker import Job as EngineJob
 
-# A job's work: it gets `should_stop` and `emit` (events to the waiting request), and
+# A request's work: it gets `should_stop` and `emit` (events to the waiting request), and
 # returns the result.
 Work = Callable[[Callable[[], bool], Callable[[Any], None]], Any]
 
-
-class QueueFull(Exception):
-    """Every place in the queue is taken."""
+# The name the one served model goes by on the worker.
+SERVED = "served"
 
 
 @dataclass
@@ -40,11 +39,11 @@ class Failed:
 
 @dataclass
 class Job:
-    work: Work
+    """One request's view of its engine job: the events its coroutine awaits."""
+
     loop: asyncio.AbstractEventLoop
     events: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
-    started: bool = False
     passes_at_cancel: int | None = None
 
     def emit(self, event: Any) -> None:
@@ -63,37 +62,52 @@ class CancelRecord:
 
 
 class JobQueue:
-    """Runs jobs one at a time on an engine thread; at most `max_waiting` wait behind it."""
+    """Requests on the engine worker, one at a time; at most `max_waiting` wait behind it."""
 
-    def __init__(self, max_waiting: int, pass_count: Callable[[], int]) -> None:
-        self.max_waiting = max_waiting
+    def __init__(self, loaded: Any, max_waiting: int, pass_count: Callable[[], int]) -> None:
         self.pass_count = pass_count
-        self._queue: queue.Queue[Job | None] = queue.Queue()
-        self._lock = threading.Lock()
-        self._waiting = 0
-        self.running: Job | None = None
-        self.completed = 0  # jobs ended: finished, failed, cancelled or skipped
+        self.worker = EngineWorker.serving(loaded, SERVED, max_waiting=max_waiting)
         self.cancels = 0  # cancel requests taken (a hang-up, noticed by polling)
         self.last_cancel: CancelRecord | None = None
-        self._thread = threading.Thread(target=self._serve, name="specedit-engine", daemon=True)
-        self._thread.start()
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return self.worker.alive
 
     @property
     def waiting(self) -> int:
-        return self._waiting
+        return self.worker.waiting
+
+    @property
+    def running(self) -> bool:
+        return self.worker.running is not None
+
+    @property
+    def completed(self) -> int:
+        return self.worker.completed
 
     def submit(self, work: Work) -> Job:
         """Queue `work`; QueueFull when `max_waiting` jobs already wait."""
-        job = Job(work, asyncio.get_running_loop())
-        with self._lock:
-            if self._waiting >= self.max_waiting:
-                raise QueueFull()
-            self._waiting += 1
-        self._queue.put(job)
+        job = Job(asyncio.get_running_loop())
+        started = threading.Event()
+
+        def run(loaded: Any, should_stop: Callable[[], bool], emit: Any) -> Any:
+            started.set()
+            return work(should_stop, job.emit)
+
+        # The worker's own events (queued, started) are not the request's: not forwarded.
+        engine_job = EngineJob(SERVED, run, cancelled=job.cancelled)
+
+        def finished(future: concurrent.futures.Future[Any]) -> None:
+            if job.passes_at_cancel is not None:
+                self.last_cancel = CancelRecord(
+                    self.pass_count() - job.passes_at_cancel if started.is_set() else 0,
+                    started.is_set())
+            error = future.exception()
+            job.emit(Done(future.result()) if error is None else Failed(error))
+
+        self.worker.submit(engine_job)
+        engine_job.future.add_done_callback(finished)
         return job
 
     def cancel(self, job: Job) -> None:
@@ -105,29 +119,4 @@ class JobQueue:
         self.cancels += 1
 
     def close(self) -> None:
-        self._queue.put(None)
-
-    def _serve(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            with self._lock:
-                self._waiting -= 1
-            if job.cancelled.is_set():
-                self.last_cancel = CancelRecord(0, started=False)
-                self.completed += 1
-                job.emit(Failed(RewriteCancelled()))
-                continue
-            job.started = True
-            self.running = job
-            try:
-                job.emit(Done(job.work(job.cancelled.is_set, job.emit)))
-            except BaseException as exc:  # reported to the request, never kills the thread
-                job.emit(Failed(exc))
-            finally:
-                self.running = None
-                self.completed += 1
-                if job.cancelled.is_set() and job.passes_at_cancel is not None:
-                    self.last_cancel = CancelRecord(
-                        self.pass_count() - job.passes_at_cancel, started=True)
+        self.worker.stop()

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..contract import InvalidRequestError
+from engine.contract import InvalidRequestError
 
 
 class TextPart(BaseModel):

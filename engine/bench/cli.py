@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..contract import (
+from engine.cli.options import add_threads_argument
+from engine.contract import (
     DEFAULT_CONTEXT_LINES,
     DEFAULT_DEVICE,
     DEFAULT_DTYPE,
@@ -20,7 +21,7 @@ from ..contract import (
     SERVER_METHODS,
     default_model,
 )
-from ..threads import add_threads_argument
+
 from .endpoint import PREDICTION_CHOICES
 from .sandbox import DEFAULT_TEST_TIMEOUT
 from .selection import SELECTION_MODES, WHOLE_FILE
@@ -181,7 +182,7 @@ def _run_stream(args: argparse.Namespace) -> int:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from ..contract import InvalidRequestError
+    from engine.contract import InvalidRequestError
 
     # Check every option before torch and the model load, not an hour into the run.
     formats = _parse_list(args.prompt_format, PROMPT_FORMATS, "--prompt-format")
@@ -190,8 +191,9 @@ def _run_eval(args: argparse.Namespace) -> int:
             args.max_new_tokens is not None and args.max_new_tokens < 1):
         raise InvalidRequestError("--context-lines must be >= 0, --timeout > 0 and "
                                   "--max-new-tokens >= 1")
-    from ..loading import load_model
-    from ..methods import parse_method
+    from engine.decode.methods import parse_method
+    from engine.model.loading import load_model
+
     from .eval import EvalSettings, evaluate, open_log
     from .eval_report import write_eval_report
     from .run import warm_up
@@ -229,7 +231,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 def _parse_list(value: str, allowed: tuple[str, ...], option: str) -> list[str]:
     """A comma-separated option, or "all"; each item must be one of `allowed`."""
-    from ..contract import InvalidRequestError
+    from engine.contract import InvalidRequestError
 
     items = list(allowed) if value.strip() == "all" else [
         v.strip() for v in value.split(",") if v.strip()]
@@ -248,12 +250,13 @@ def _progress(total: int, desc: str = "bench"):  # noqa: ANN202 - a tqdm bar or 
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .methods import parse_bench_method
     from .report import write_report
-    from .run import CsvLog, parse_bench_method
+    from .run import CsvLog
     from .synthetic import parse_synthetic_method
 
     if args.endpoint and args.synthetic:
-        from ..contract import InvalidRequestError
+        from engine.contract import InvalidRequestError
 
         raise InvalidRequestError("--endpoint and --synthetic do not go together")
     spec = args.methods or (DEFAULT_SYNTHETIC_METHODS if args.synthetic else DEFAULT_METHODS)
@@ -275,7 +278,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_real(args: argparse.Namespace, methods: list[str], log) -> str:  # noqa: ANN001
-    from ..loading import load_model
+    from engine.model.loading import load_model
+
     from .run import run_task, warm_up
     from .tasks import find_data_dir, load_canitedit, load_worked_example, select
 
@@ -318,7 +322,8 @@ def _run_endpoint(args: argparse.Namespace, methods: list[str], log) -> str:  # 
         tasks.append(load_worked_example(data))
     loaded = draft = None
     if methods:  # in-process methods too: greedy's text is then the reference
-        from ..loading import load_model
+        from engine.model.loading import load_model
+
         from .run import warm_up
 
         loaded = load_model(args.model or default_model(), args.device, args.dtype,
@@ -355,7 +360,8 @@ def _synthetic_model(arch: str, args: argparse.Namespace
     """A random-weight model of --size on --device, and where it runs, in words."""
     import torch
 
-    from ..loading import resolve_device, resolve_dtype
+    from engine.model.devices import resolve_device, resolve_dtype
+
     from .synthetic import build_model
 
     device = resolve_device(args.device)
@@ -390,8 +396,9 @@ def _run_synthetic(args: argparse.Namespace, methods: list[str], log) -> str:  #
 
 
 def _run_passcost(args: argparse.Namespace) -> int:
-    from ..contract import InvalidRequestError
-    from ..cost_curve import model_pass_cost, pass_cost
+    from engine.contract import InvalidRequestError
+    from engine.model.pass_cost import model_pass_cost, pass_cost
+
     from .pass_cost import draft_lengths_markdown, measure_pass_costs, pass_cost_markdown
 
     try:
@@ -405,8 +412,8 @@ def _run_passcost(args: argparse.Namespace) -> int:
         name = f"synthetic-qwen2-{args.size} (random weights)"
         curve = model_pass_cost(model)
     else:
-        from ..loading import load_model
-        from ..threads import apply_threads
+        from engine.model.loading import load_model
+        from engine.model.threads import apply_threads
 
         loaded = load_model(args.model or default_model(), args.device, args.dtype,
                             threads=args.threads)

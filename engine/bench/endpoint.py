@@ -18,9 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..api.client import Endpoint, normalise_base_url
-from ..contract import InvalidRequestError
-from ..remote_rewrite import RemoteResult, remote_rewrite
+from engine.contract import InvalidRequestError
+from engine.rewriting.endpoint import Endpoint, normalise_base_url
+from engine.rewriting.remote import RemoteResult, remote_rewrite
+
 from .tasks import Task
 
 if TYPE_CHECKING:  # .run loads torch; the CLI's parser imports this module without it

@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..contract import SpecEditError
-from ..loading import LoadedModel
-from ..methods import parse_method
-from ..prompt import has_closing_fence
-from ..rewriting import RewriteResult, rewrite
+from engine.contract import SpecEditError
+from engine.decode.methods import parse_method
+from engine.model.loading import LoadedModel
+from engine.rewriting.prompt import has_closing_fence
+from engine.rewriting.rewrite import RewriteResult, rewrite
+
 from .run import CsvLog
 from .sandbox import DEFAULT_TEST_TIMEOUT, NETWORK_BLOCKED, TestOutcome, run_sandboxed
 from .selection import WHOLE_FILE, Split, edits_outside_request, split_problem

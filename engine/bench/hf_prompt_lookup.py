@@ -12,12 +12,14 @@ from typing import Any
 
 import torch
 
-from ..contract import RewriteCancelled
-from ..decoding import DecodeResult, DecodeStats, StopPredicate
-from ..loading import LoadedModel
-from ..methods import HF_PROMPT_LOOKUP
-from ..rewriting import RewriteResult, finish_rewrite, prepare_rewrite
-from ..runner import synchronize
+from engine.contract import RewriteCancelled
+from engine.decode.loop import DecodeResult, StopPredicate
+from engine.decode.runner import synchronize
+from engine.decode.stats import DecodeStats
+from engine.model.loading import LoadedModel
+from engine.rewriting.rewrite import RewriteResult, finish_rewrite, prepare_rewrite
+
+from .methods import HF_PROMPT_LOOKUP
 
 # Draft tokens per lookup, as transformers' documentation suggests for input-grounded tasks.
 LOOKUP_TOKENS = 10
@@ -85,5 +87,4 @@ def rewrite_with_hf_prompt_lookup(loaded: LoadedModel, code: str, instruction: s
                         forward_passes=counter.count,
                         wall_seconds=time.perf_counter() - started)
     # No greedy estimate: generate's passes are not timed one by one.
-    return finish_rewrite(loaded, prepared, HF_PROMPT_LOOKUP,
-                          DecodeResult(tokens, stats, finish), None)
+    return finish_rewrite(loaded, prepared, HF_PROMPT_LOOKUP, DecodeResult(tokens, stats, finish))

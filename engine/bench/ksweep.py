@@ -19,13 +19,14 @@ from typing import Any
 
 import torch
 
-from ..contract import InvalidRequestError
-from ..decoding import DecodeResult, StopTokens, greedy_reference, verify_loop
-from ..draft_model import check_same_tokenizer
-from ..loading import LoadedModel, load_model
-from ..methods import MethodConfig, build_proposer, parse_method
-from ..prompt import stop_token_ids
-from ..runner import ModelRunner, synchronize
+from engine.contract import InvalidRequestError
+from engine.decode.loop import DecodeResult, decode
+from engine.decode.methods import DraftModel, MethodConfig, build_proposer, parse_method
+from engine.decode.proposers import check_same_tokenizer
+from engine.decode.runner import ModelRunner, synchronize
+from engine.decode.stopping import StopTokens
+from engine.model.loading import LoadedModel, load_model
+from engine.rewriting.prompt import stop_token_ids
 
 
 @dataclass
@@ -42,11 +43,11 @@ class SweepRow:
     identical: bool
 
 
-def _timed(device: torch.device, decode: Callable[[], DecodeResult]) -> DecodeResult:
+def _timed(device: torch.device, run: Callable[[], DecodeResult]) -> DecodeResult:
     """Baseline and every K are timed alike: device synchronised before reading clocks."""
     synchronize(device)
     started = time.perf_counter()
-    result = decode()
+    result = run()
     synchronize(device)
     result.stats.wall_seconds = time.perf_counter() - started
     return result
@@ -54,8 +55,8 @@ def _timed(device: torch.device, decode: Callable[[], DecodeResult]) -> DecodeRe
 
 def run_baseline(target: LoadedModel, prompt: list[int], stop: StopTokens,
                  max_new: int) -> DecodeResult:
-    return _timed(target.device, lambda: greedy_reference(ModelRunner(target.model), prompt,
-                                                          stop, max_new))
+    return _timed(target.device,
+                  lambda: decode(ModelRunner(target.model), prompt, None, stop, max_new))
 
 
 def method_for_k(k: str) -> MethodConfig:
@@ -68,10 +69,10 @@ def method_for_k(k: str) -> MethodConfig:
 
 def run_k(target: LoadedModel, draft: LoadedModel, prompt: list[int], stop: StopTokens,
           max_new: int, method: MethodConfig) -> DecodeResult:
-    proposer = build_proposer(method, prompt=prompt, stop_ids=stop.ids, target=target,
-                              draft=draft)
-    return _timed(target.device, lambda: verify_loop(ModelRunner(target.model), prompt,
-                                                     proposer, stop, max_new))
+    proposer = build_proposer(method, prompt=prompt, stop_ids=stop.ids,
+                              draft=DraftModel(draft.model, draft.tokenizer, target.tokenizer))
+    return _timed(target.device,
+                  lambda: decode(ModelRunner(target.model), prompt, proposer, stop, max_new))
 
 
 def sweep(target: LoadedModel, draft: LoadedModel, prompt_text: str, max_new: int,

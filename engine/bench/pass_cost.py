@@ -9,8 +9,8 @@ runner the decoder uses, so the benchmark's speed-ups can be explained from numb
 
 from __future__ import annotations
 
-from ..cost_curve import PassCost, fit_curve, measure_pass_costs
-from ..draft_length import AcceptancePrior, DraftLengthPolicy, PassCostCurve
+from engine.decode.draft_length import AcceptancePrior, DraftLengthPolicy, PassCostCurve
+from engine.model.pass_cost import PassCost, fit_curve, measure_pass_costs
 
 __all__ = ["PassCost", "draft_lengths_markdown", "fit_curve", "measure_pass_costs",
            "pass_cost_markdown", "unchanged_rewrite_ceiling"]

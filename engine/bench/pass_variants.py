@@ -37,7 +37,7 @@ import sys
 import time
 from typing import Any
 
-from ..contract import default_model
+from engine.contract import default_model
 
 VARIANTS = ("sdpa", "packed", "eager-attention", "compiled", "static", "compiled-static",
             "compiled-static-frozen", "compiled-frozen")
@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch._inductor.config
     from transformers import StaticCache
 
-    from ..cost_curve import measure_pass_costs
-    from ..loading import load_model
-    from ..packed_linear import ENV_SWITCH
+    from engine.model.loading import load_model
+    from engine.model.packed_linear import ENV_SWITCH
+    from engine.model.pass_cost import measure_pass_costs
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -26,10 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..draft_length import PassCostCurve
-from ..methods import build_proposer
-from ..prompt import build_prompt
-from .run import parse_bench_method, read_rows
+from engine.decode.draft_length import PassCostCurve
+from engine.decode.methods import build_proposer
+from engine.rewriting.prompt import build_prompt
+
+from .methods import parse_bench_method
+from .run import read_rows
 from .tasks import Task, find_data_dir, load_canitedit
 
 
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from transformers import AutoTokenizer
 
-    from ..catalog import cached_model_dir
+    from engine.model.catalog import cached_model_dir
 
     rows = [r for r in read_rows(args.rows) if r["selection"] == "file"
             and args.prompt_format in (None, r["prompt_format"])]

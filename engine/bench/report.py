@@ -6,7 +6,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from ..methods import HF_PROMPT_LOOKUP
+from .methods import HF_PROMPT_LOOKUP
 from .run import geometric_mean, read_rows
 
 # The lookup baseline each method is compared with: transformers' prompt lookup when the run

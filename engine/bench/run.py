@@ -9,13 +9,15 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ..contract import InvalidRequestError
-from ..loading import LoadedModel
-from ..methods import BENCH_METHODS, HF_PROMPT_LOOKUP, MethodConfig, parse_method
-from ..prompt import build_prompt
-from ..rewriting import RewriteResult, rewrite
+from engine.contract import InvalidRequestError
+from engine.decode.methods import MethodConfig
+from engine.model.loading import LoadedModel
+from engine.rewriting.prompt import build_prompt
+from engine.rewriting.rewrite import RewriteResult, rewrite
+
 from .hf_prompt_lookup import rewrite_with_hf_prompt_lookup
 from .lower_bound import lower_bound_passes
+from .methods import HF_PROMPT_LOOKUP, parse_bench_method
 from .tasks import Task
 
 
@@ -83,17 +85,6 @@ class CsvLog:
     def add(self, row: Any) -> None:
         with self.path.open("a", newline="") as f:
             csv.writer(f).writerow(list(asdict(row).values()))
-
-
-def parse_bench_method(name: str) -> MethodConfig:
-    """A method as `--methods` spells it: any rewrite method, or the hf-prompt-lookup baseline.
-
-    `speculative:N` caps every draft at N tokens. Capping trades a few more passes over
-    unchanged code for less work thrown away when the model leaves the original early in a
-    long draft, which matters where a batched pass costs nearly as much per token as a
-    one-token pass (bf16 on CPUs without native bf16).
-    """
-    return parse_method(name, BENCH_METHODS)
 
 
 def run_method(loaded: LoadedModel, code: str, instruction: str, method: MethodConfig, *,

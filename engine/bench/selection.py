@@ -13,7 +13,7 @@ import ast
 import difflib
 from dataclasses import dataclass
 
-from ..request import region_of_lines
+from engine.rewriting.request import region_of_lines
 
 # Selection modes of `specedit eval --selection`.
 WHOLE_FILE = "file"

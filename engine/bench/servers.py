@@ -33,9 +33,10 @@ from pathlib import Path
 
 import httpx
 
-from ..api.client import Endpoint
-from ..contract import default_model
-from ..remote_rewrite import remote_rewrite
+from engine.contract import default_model
+from engine.rewriting.endpoint import Endpoint
+from engine.rewriting.remote import remote_rewrite
+
 from .tasks import Task, find_data_dir, load_canitedit, load_worked_example, select
 
 DEFAULT_TASKS = "10_csv_parser,11_fibonacci,17_quiz,18_deck_of_cards"
@@ -149,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("servers-out"))
     args = parser.parse_args(argv)
 
-    from ..loading import load_model
-    from ..rewriting import rewrite
+    from engine.model.loading import load_model
+    from engine.rewriting.rewrite import rewrite
 
     data = find_data_dir(args.data)
     tasks: list[Task] = select(load_canitedit(data), args.tasks, None)

@@ -16,11 +16,15 @@ from dataclasses import dataclass
 
 import torch
 
-from ..cost_curve import model_pass_cost
-from ..decoding import DecodeResult, StopTokens, greedy_reference, verify_loop
-from ..methods import MethodConfig, build_proposer, parse_method
-from ..runner import ModelRunner, synchronize
+from engine.contract import InvalidRequestError
+from engine.decode.loop import DecodeResult, decode
+from engine.decode.methods import MethodConfig, build_proposer, parse_method
+from engine.decode.runner import ModelRunner, synchronize
+from engine.decode.stopping import StopTokens
+from engine.model.pass_cost import model_pass_cost
+
 from .lower_bound import lower_bound_passes
+from .methods import BENCH_METHODS
 from .run import Row, first_difference
 
 # A random-weight model has no tokenizer and no second model: no transformers baseline on a
@@ -89,7 +93,7 @@ def make_tasks(model: torch.nn.Module, count: int, prompt_len: int, new_tokens: 
     for seed in range(count):
         rng = random.Random(seed)
         prompt = [rng.randrange(vocab) for _ in range(prompt_len)]
-        reference = greedy_reference(ModelRunner(model), prompt, StopTokens(), new_tokens)
+        reference = decode(ModelRunner(model), prompt, None, StopTokens(), new_tokens)
         task = SyntheticTask(f"synthetic_{seed}", prompt,
                              apply_edits(rng, reference.tokens, vocab))
         tasks.append(task)
@@ -98,8 +102,12 @@ def make_tasks(model: torch.nn.Module, count: int, prompt_len: int, new_tokens: 
 
 
 def parse_synthetic_method(name: str) -> MethodConfig:
-    return parse_method(name, SYNTHETIC_METHODS,
-                        not_here="in synthetic mode (random weights, no tokenizer, no draft)")
+    base = name.strip().partition(":")[0]
+    if base in BENCH_METHODS and base not in SYNTHETIC_METHODS:
+        raise InvalidRequestError(
+            f"method {base!r} cannot be used in synthetic mode (random weights, no tokenizer, "
+            f"no draft); use one of {', '.join(SYNTHETIC_METHODS)}", field="method")
+    return parse_method(name, SYNTHETIC_METHODS)
 
 
 def run_synthetic(model: torch.nn.Module, task: SyntheticTask, reference: list[int],
@@ -116,10 +124,7 @@ def run_synthetic(model: torch.nn.Module, task: SyntheticTask, reference: list[i
         proposer = build_proposer(config, prompt=task.prompt, original=task.original,
                                   lookup=task.prompt + task.original,
                                   cost=model_pass_cost(model) if config.uses_pass_cost else None)
-        if proposer is None:
-            result = greedy_reference(runner, task.prompt, StopTokens(), new_tokens)
-        else:
-            result = verify_loop(runner, task.prompt, proposer, StopTokens(), new_tokens)
+        result = decode(runner, task.prompt, proposer, StopTokens(), new_tokens)
         synchronize(device)
         wall = time.perf_counter() - started
         s = result.stats

@@ -17,7 +17,8 @@ import sys
 import threading
 import time
 
-from ..contract import default_model
+from engine.contract import default_model
+
 from .tasks import find_data_dir, load_canitedit, select
 
 SCENARIOS = ("burst ends", "burst starts")
@@ -55,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args(argv)
 
-    from .. import rewriting
-    from ..loading import load_model
+    import engine.rewriting.rewrite as rewriting
+    from engine.model.loading import load_model
 
     rewrite = rewriting.rewrite
     governed = rewriting.thread_governor

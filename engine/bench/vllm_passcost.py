@@ -39,7 +39,7 @@ DECODE_STEPS = 32
 
 def model_folder(spec: str) -> Path:
     """A catalog model's converted folder (bf16 weights; vLLM casts to --dtype), or a path."""
-    from ..catalog import CATALOG, cached_model_dir
+    from engine.model.catalog import CATALOG, cached_model_dir
 
     if spec in CATALOG:
         folder = cached_model_dir(spec, "bfloat16") or cached_model_dir(spec, "float32")

@@ -15,8 +15,8 @@ from types import SimpleNamespace
 
 import torch
 
-from engine.cost_curve import DECLARED_ATTRIBUTE
-from engine.draft_length import PassCostCurve
+from engine.decode.draft_length import PassCostCurve
+from engine.model.pass_cost import DECLARED_ATTRIBUTE
 
 # Verified tokens cost nothing: drafts run to the end of the original, as on a fast GPU.
 FREE_TOKENS = PassCostCurve(1.0, 0.0, "declared")

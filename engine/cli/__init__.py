@@ -1,0 +1,1 @@
+"""The command line, `specedit`: one module a command (main.py assembles them)."""
