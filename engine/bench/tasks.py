@@ -53,19 +53,18 @@ def run_tests(code: str, tests: str, timeout: float) -> bool:
     return run_sandboxed(code, tests, timeout).passed
 
 
+# The benchmark data that ships with the package: CanItEdit and the worked example, each
+# with its terms in its README.
+PACKAGED_DATA = Path(__file__).resolve().parent / "data"
+
+
 def find_data_dir(explicit: Path | None = None) -> Path:
-    """The shared data folder: --data, $SPECEDIT_DATA, or a shared/data beside the checkout."""
+    """The benchmark data: --data, else $SPECEDIT_DATA, else the copy in the package."""
     if explicit is not None:
         return explicit
     if os.environ.get("SPECEDIT_DATA"):
         return Path(os.environ["SPECEDIT_DATA"])
-    here = Path.cwd().resolve()
-    for base in [here, *here.parents]:
-        for candidate in (base / "shared" / "data", base.parent / "shared" / "data"):
-            if (candidate / "canitedit").is_dir():
-                return candidate
-    raise FileNotFoundError("no benchmark data found: pass --data DIR (the folder holding "
-                            "canitedit/ and examples/) or set SPECEDIT_DATA")
+    return PACKAGED_DATA
 
 
 def load_canitedit(data: Path, instruction: str = "descriptive") -> list[Task]:
