@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from engine.cli.extras import require_extra
 from engine.contract import InvalidRequestError
 from engine.decode.loop import DecodeResult, decode
 from engine.decode.methods import DraftModel, MethodConfig, build_proposer, parse_method
@@ -141,6 +142,7 @@ def write_outputs(out: Path, base: DecodeResult, rows: list[SweepRow]) -> None:
 
 
 def plot(path: Path, base: DecodeResult, rows: list[SweepRow]) -> None:
+    require_extra("bench", "matplotlib")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -6,6 +6,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from engine.cli.extras import require_extra
+
 from .methods import HF_PROMPT_LOOKUP
 from .run import geometric_mean, read_rows
 
@@ -77,6 +79,7 @@ def summary_markdown(rows: list[dict[str, str]], title: str = "") -> str:
 
 
 def plot(rows: list[dict[str, str]], out: Path) -> list[Path]:
+    require_extra("bench", "matplotlib")
     import matplotlib
 
     matplotlib.use("Agg")

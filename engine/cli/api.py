@@ -15,6 +15,7 @@ from engine.contract import (
     SpecEditError,
 )
 
+from .extras import require_extra
 from .options import add_model_options
 
 
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     key = api_key_from(args.api_key_env, args.host)
     if args.max_queue < 0 or args.max_body_bytes < 1:
         raise SpecEditError("--max-queue must be at least 0 and --max-body-bytes at least 1")
+    require_extra("api", "fastapi", "uvicorn")
     import uvicorn
 
     from engine.api.app import ApiSettings, Service, create_app
