@@ -1,0 +1,1 @@
+"""The engine's own forward pass over GGUF weights."""
