@@ -549,98 +549,110 @@ SEK_INLINE __m256i hibits32(uint32_t qh) {
     return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
-static void build_group_simd(int t, const uint8_t *row, int64_t g, int64_t nb, wpg *p) {
+/* One 32-value block of a 32-block type: its 32 quants in order, scale and min. */
+SEK_INLINE __m256i unpack_block_simd(const int T, const uint8_t *b, float *dw, float *mw) {
+    *dw = _cvtsh_ss(rd_u16(b));
+    *mw = T == T_Q4_1 || T == T_Q5_1 ? _cvtsh_ss(rd_u16(b + 2)) : 0.0f;
+    uint32_t qh;
+    switch (T) {
+    case T_Q4_0: return nibbles32(b + 2);
+    case T_Q4_1: return nibbles32(b + 4);
+    case T_Q5_0: memcpy(&qh, b + 2, 4); return _mm256_or_si256(nibbles32(b + 6), hibits32(qh));
+    case T_Q5_1: memcpy(&qh, b + 4, 4); return _mm256_or_si256(nibbles32(b + 8), hibits32(qh));
+    default: return _mm256_loadu_si256((const __m256i *)(b + 2)); /* Q8_0 */
+    }
+}
+
+SEK_INLINE void build_group_simd(const int T, const uint8_t *row, int64_t g, int64_t nb, wpg *p) {
     __m256i r[8];
-    int64_t blk = 0, bytes = 0;
-    type_info(t, &blk, &bytes);
-    if (blk == 32) {
-        int64_t j0 = 8 * g;
-        int n = nb - j0 < 8 ? (int)(nb - j0) : 8;
-        uint16_t dh[8] = {0}, mh[8] = {0};
-        for (int j = 0; j < 8; j++) {
-            if (j >= n) { r[j] = _mm256_setzero_si256(); continue; }
-            const uint8_t *b = row + (j0 + j) * bytes;
-            dh[j] = rd_u16(b);
-            switch (t) {
-            case T_Q4_0: r[j] = nibbles32(b + 2); break;
-            case T_Q4_1: mh[j] = rd_u16(b + 2); r[j] = nibbles32(b + 4); break;
-            case T_Q5_0: {
-                uint32_t qh;
-                memcpy(&qh, b + 2, 4);
-                r[j] = _mm256_or_si256(nibbles32(b + 6), hibits32(qh));
-                break;
-            }
-            case T_Q5_1: {
-                uint32_t qh;
-                mh[j] = rd_u16(b + 2);
-                memcpy(&qh, b + 4, 4);
-                r[j] = _mm256_or_si256(nibbles32(b + 8), hibits32(qh));
-                break;
-            }
-            default: /* Q8_0 */ r[j] = _mm256_loadu_si256((const __m256i *)(b + 2)); break;
-            }
-        }
-        _mm256_storeu_ps(p->dw, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dh)));
-        _mm256_storeu_ps(p->mw, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)mh)));
-    } else {
-        const uint8_t *b = row + g * bytes;
-        if (t == T_Q4_K || t == T_Q5_K) {
-            const uint8_t *s = b + 4;
-            const uint8_t *qs = t == T_Q4_K ? b + 16 : b + 48;
-            const __m256i m15 = _mm256_set1_epi8(15);
-            for (int c = 0; c < 4; c++) {
-                __m256i x = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-                r[2 * c] = _mm256_and_si256(x, m15);
-                r[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(x, 4), m15);
-            }
-            if (t == T_Q5_K) {
-                __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 16));
-                const __m256i x10 = _mm256_set1_epi8(0x10);
-                for (int j = 0; j < 8; j++) {
-                    __m256i bit = _mm256_set1_epi8((char)(1 << j));
-                    __m256i h = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
-                    r[j] = _mm256_or_si256(r[j], _mm256_and_si256(h, x10));
+    if (T == T_Q4_0 || T == T_Q4_1 || T == T_Q5_0 || T == T_Q5_1 || T == T_Q8_0) {
+        const int64_t bytes = T == T_Q4_0 ? 18 : T == T_Q4_1 ? 20 : T == T_Q5_0 ? 22 : T == T_Q5_1 ? 24 : 34;
+        const int64_t j0 = 8 * g;
+        const uint8_t *b = row + j0 * bytes;
+        if (nb - j0 >= 8) {
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) r[j] = unpack_block_simd(T, b + j * bytes, &p->dw[j], &p->mw[j]);
+        } else { /* the row's last, partial group */
+            for (int j = 0; j < 8; j++) {
+                if (j < nb - j0) {
+                    r[j] = unpack_block_simd(T, b + j * bytes, &p->dw[j], &p->mw[j]);
+                } else {
+                    r[j] = _mm256_setzero_si256();
+                    p->dw[j] = p->mw[j] = 0.0f;
                 }
             }
-            int32_t scv[8], mnv[8];
-            for (int j = 0; j < 8; j++) kq_scale_min(s, j, &scv[j], &mnv[j]);
-            __m256 d = _mm256_set1_ps(rd_f16(b)), dmin = _mm256_set1_ps(rd_f16(b + 2));
-            __m256 dw = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)scv)));
-            __m256 dm = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)mnv)));
-            _mm256_storeu_ps(p->dw, dw);
-            _mm256_storeu_ps(p->mw, _mm256_sub_ps(_mm256_setzero_ps(), dm));
-        } else { /* Q6_K */
-            const __m256i m15 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
-            for (int h = 0; h < 2; h++) {
-                __m256i la = _mm256_loadu_si256((const __m256i *)(b + 64 * h));
-                __m256i lb = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
-                __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
-                r[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(la, m15),
-                                               _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
-                r[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(lb, m15),
-                                               _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
-                r[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), m15),
-                                               _mm256_and_si256(qh, m30));
-                r[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m15),
-                                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
-            }
-            _mm256_storeu_ps(p->dw, _mm256_set1_ps(rd_f16(b + 208)));
-            _mm256_storeu_ps(p->mw, _mm256_setzero_ps());
-            fill_q6k_scales((const int8_t *)(b + 192), p);
         }
+    } else if (T == T_Q4_K || T == T_Q5_K) {
+        const uint8_t *b = row + g * (T == T_Q4_K ? 144 : 176);
+        const uint8_t *s = b + 4;
+        const uint8_t *qs = T == T_Q4_K ? b + 16 : b + 48;
+        const __m256i m15 = _mm256_set1_epi8(15);
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+            r[2 * c] = _mm256_and_si256(x, m15);
+            r[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(x, 4), m15);
+        }
+        if (T == T_Q5_K) {
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 16));
+            const __m256i x10 = _mm256_set1_epi8(0x10);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                __m256i bit = _mm256_set1_epi8((char)(1 << j));
+                __m256i h = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
+                r[j] = _mm256_or_si256(r[j], _mm256_and_si256(h, x10));
+            }
+        }
+        /* kq_scale_min for all 8 sub-blocks at once, on the three 32-bit words of scales */
+        uint32_t sa, sb, scw;
+        memcpy(&sa, s, 4);
+        memcpy(&sb, s + 4, 4);
+        memcpy(&scw, s + 8, 4);
+        uint64_t sc8 = (uint64_t)(sa & 0x3f3f3f3fu) |
+                       (uint64_t)((scw & 0x0f0f0f0fu) | ((sa >> 2) & 0x30303030u)) << 32;
+        uint64_t mn8 = (uint64_t)(sb & 0x3f3f3f3fu) |
+                       (uint64_t)(((scw >> 4) & 0x0f0f0f0fu) | ((sb >> 2) & 0x30303030u)) << 32;
+        __m256i scv = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc8));
+        __m256i mnv = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn8));
+        __m256 d = _mm256_set1_ps(_cvtsh_ss(rd_u16(b))), dmin = _mm256_set1_ps(_cvtsh_ss(rd_u16(b + 2)));
+        __m256 dw = _mm256_mul_ps(d, _mm256_cvtepi32_ps(scv));
+        __m256 dm = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(mnv));
+        _mm256_storeu_ps(p->dw, dw);
+        _mm256_storeu_ps(p->mw, _mm256_sub_ps(_mm256_setzero_ps(), dm));
+    } else { /* Q6_K */
+        const uint8_t *b = row + g * 210;
+        const __m256i m15 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m256i la = _mm256_loadu_si256((const __m256i *)(b + 64 * h));
+            __m256i lb = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+            r[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(la, m15),
+                                           _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+            r[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(lb, m15),
+                                           _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+            r[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), m15),
+                                           _mm256_and_si256(qh, m30));
+            r[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m15),
+                                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+        }
+        _mm256_storeu_ps(p->dw, _mm256_set1_ps(_cvtsh_ss(rd_u16(b + 208))));
+        _mm256_storeu_ps(p->mw, _mm256_setzero_ps());
+        /* sclo / schi: each sub-scale twice; scp: the 16 sub-scales as int16 */
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
+        __m256i ev = _mm256_shufflelo_epi16(_mm256_shufflehi_epi16(sc16, 0xA0), 0xA0); /* even ones twice */
+        __m256i od = _mm256_shufflelo_epi16(_mm256_shufflehi_epi16(sc16, 0xF5), 0xF5); /* odd ones twice */
+        _mm256_storeu_si256((__m256i *)p->sclo, ev);
+        _mm256_storeu_si256((__m256i *)p->schi, od);
+        _mm256_storeu_si256((__m256i *)p->scp, sc16);
     }
     transpose8_epi32(r);
+#pragma GCC unroll 8
     for (int tt = 0; tt < 8; tt++) _mm256_storeu_si256((__m256i *)(p->w + 32 * tt), r[tt]);
 }
+
 #endif
 
-static inline void build_group(int t, const uint8_t *row, int64_t g, int64_t nb, wpg *p) {
-#if SEK_SIMD
-    build_group_simd(t, row, g, nb, p);
-#else
-    build_group_scalar(t, row, g, nb, p);
-#endif
-}
 
 /* ------------------------------------------------------------------------------------------
  * b. matmul on quantized weights
@@ -689,48 +701,68 @@ SEK_SCALAR_ONLY static float qdot_scalar(int t, const q8g *a, const wpg *w, int6
     return tree8(acc);
 }
 
+/* How many 32-byte steps of int16 maddubs sums fit in int16 before widening: a pair of
+ * products is at most 2*umax*127 (Q8_0, sign trick: 2*128*127 = 32512, so 1 step). */
+#define QSPAN(T) ((T) == T_Q4_0 || (T) == T_Q4_1 || (T) == T_Q4_K ? 8 \
+                  : (T) == T_Q5_0 || (T) == T_Q5_1 || (T) == T_Q5_K ? 4 : (T) == T_Q6_K ? 2 : 1)
+/* Register tile (rows x columns) of the AVX2 micro-kernel. */
+#define QRB(T) (QSPAN(T) == 8 || QSPAN(T) == 1 ? 4 : 2)
+#define QCB 2
+
 #if SEK_SIMD
-/* R x C outputs (R, C <= 2) at once; each (r, c) gets exactly the operations of qdot_scalar. */
-SEK_INLINE void qmk(const int T, const int R, const int C, const q8g *a0, const q8g *a1,
-                    const wpg *w0, const wpg *w1, int64_t ng, float res[4]) {
-    const q8g *a[2] = {a0, a1};
-    const wpg *w[2] = {w0, w1};
-    __m256 facc[2][2];
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) facc[r][c] = _mm256_setzero_ps();
+/* An empty asm that claims to change v: keeps the compiler from re-associating a running
+ * integer sum into a tree of all 64 products of a group (which spills registers). */
+#define SEK_OPAQUE(v) __asm__("" : "+x"(v))
+
+/* R x C outputs over groups [0, ng) of the given activation rows and panel columns, adding
+ * to the lanes facc (R x ldf x 8 floats, column c of row r at (r*ldf + c)*8), which hold the
+ * earlier groups' sums (zero before the first). Each (r, c) gets the operations of
+ * qdot_scalar in the same order; only integer sums are grouped differently. */
+SEK_INLINE void qmk(const int T, const int R, const int C, const q8g *const *a,
+                    const wpg *const *w, int64_t ng, float *facc, int64_t ldf) {
+    const int span = QSPAN(T);
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t g = 0; g < ng; g++) {
-        __m256i ia[2][2];
-        __m256i mul[2];
-        for (int r = 0; r < R; r++)
-            for (int c = 0; c < C; c++) ia[r][c] = _mm256_setzero_si256();
-        for (int c = 0; c < C; c++)
-            mul[c] = T == T_Q6_K ? _mm256_loadu_si256((const __m256i *)w[c][g].sclo) : ones;
+        __m256i i32[4][2], i16[4][2];
+#pragma GCC unroll 8
         for (int tt = 0; tt < 8; tt++) {
-            if (T == T_Q6_K && tt == 4)
-                for (int c = 0; c < C; c++) mul[c] = _mm256_loadu_si256((const __m256i *)w[c][g].schi);
-            __m256i av[2], wv[2], wa[2];
+            __m256i av[4], wv[2], wa[2];
+#pragma GCC unroll 4
             for (int r = 0; r < R; r++) av[r] = _mm256_loadu_si256((const __m256i *)(a[r][g].q + 32 * tt));
+#pragma GCC unroll 2
             for (int c = 0; c < C; c++) {
                 wv[c] = _mm256_loadu_si256((const __m256i *)(w[c][g].w + 32 * tt));
                 if (T == T_Q8_0) wa[c] = _mm256_abs_epi8(wv[c]);
             }
+#pragma GCC unroll 4
             for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
                 for (int c = 0; c < C; c++) {
                     __m256i pr = T == T_Q8_0 ? _mm256_maddubs_epi16(wa[c], _mm256_sign_epi8(av[r], wv[c]))
                                              : _mm256_maddubs_epi16(wv[c], av[r]);
-                    ia[r][c] = _mm256_add_epi32(ia[r][c], _mm256_madd_epi16(pr, mul[c]));
+                    i16[r][c] = tt % span == 0 ? pr : _mm256_add_epi16(i16[r][c], pr);
+                    SEK_OPAQUE(i16[r][c]);
+                    if (tt % span == span - 1) {
+                        __m256i mul = ones;
+                        if (T == T_Q6_K)
+                            mul = _mm256_loadu_si256((const __m256i *)(tt < 4 ? w[c][g].sclo : w[c][g].schi));
+                        __m256i s = _mm256_madd_epi16(i16[r][c], mul);
+                        i32[r][c] = tt == span - 1 ? s : _mm256_add_epi32(i32[r][c], s);
+                        SEK_OPAQUE(i32[r][c]);
+                    }
                 }
         }
+#pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             const q8g *ag = a[r] + g;
             __m256 da = _mm256_loadu_ps(ag->d);
             __m256i corr = _mm256_setzero_si256();
             if (T == T_Q4_0) corr = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)ag->s), 3);
             if (T == T_Q5_0) corr = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)ag->s), 4);
+#pragma GCC unroll 2
             for (int c = 0; c < C; c++) {
                 const wpg *wg = w[c] + g;
-                __m256i I = ia[r][c];
+                __m256i I = i32[r][c];
                 if (T == T_Q4_0 || T == T_Q5_0) I = _mm256_sub_epi32(I, corr);
                 if (T == T_Q6_K)
                     I = _mm256_sub_epi32(I, _mm256_slli_epi32(_mm256_madd_epi16(
@@ -738,62 +770,69 @@ SEK_INLINE void qmk(const int T, const int R, const int C, const q8g *a0, const 
                 __m256 A = _mm256_mul_ps(_mm256_cvtepi32_ps(I), _mm256_loadu_ps(wg->dw));
                 if (T == T_Q4_1 || T == T_Q5_1 || T == T_Q4_K || T == T_Q5_K)
                     A = _mm256_fmadd_ps(_mm256_loadu_ps(ag->sf), _mm256_loadu_ps(wg->mw), A);
-                facc[r][c] = _mm256_fmadd_ps(A, da, facc[r][c]);
+                float *f = facc + (r * ldf + c) * 8;
+                _mm256_storeu_ps(f, _mm256_fmadd_ps(A, da, _mm256_loadu_ps(f)));
             }
         }
     }
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) res[r * 2 + c] = hsum_tree(facc[r][c]);
 }
-#endif
 
-/* Tile of outputs: rows [m0, m1) x panel columns [0, nn) (global columns n0 + c). */
+SEK_INLINE void qmk_rc(const int T, int R, int C, const q8g *const *a, const wpg *const *w,
+                       int64_t ng, float *facc, int64_t ldf) {
+#define QMK_CASE(r_, c_) if (R == r_ && C == c_) { qmk(T, r_, c_, a, w, ng, facc, ldf); return; }
+    if (QRB(T) == 4) { QMK_CASE(4, 2) QMK_CASE(4, 1) QMK_CASE(3, 2) QMK_CASE(3, 1) }
+    QMK_CASE(2, 2) QMK_CASE(2, 1) QMK_CASE(1, 2) QMK_CASE(1, 1)
+#undef QMK_CASE
+}
+
+/* Groups per K-chunk: a chunk of 4 activation rows and 2 panel columns stays in L1. */
+#define QKC 8
+
+/* One column tile [n0, n0+nn) for rows [m0, m1): K in chunks of QKC groups; the panel
+ * holds one chunk of nn columns (column c's groups at panel + c*QKC); the lanes of every
+ * (row, column) of the tile wait in facc (rows x NT x 8) between chunks. */
 SEK_INLINE void q_tile(const int T, const uint8_t *xq, int64_t rowb, int64_t m0, int64_t m1,
-                       const wpg *panel, int64_t ng, int64_t nn, int64_t n0, const float *bias,
+                       const uint8_t *wb, int64_t wrow, int64_t nb, int64_t ng, int64_t n0,
+                       int64_t nn, int64_t NT, wpg *panel, float *facc, const float *bias,
                        float *y, int64_t ldy) {
-    for (int64_t c = 0; c < nn; c += 2) {
-        const int C = nn - c >= 2 ? 2 : 1;
-        const wpg *w0 = panel + c * ng, *w1 = panel + (c + C - 1) * ng;
-        for (int64_t r = m0; r < m1; r += 2) {
-            const int R = m1 - r >= 2 ? 2 : 1;
-            const q8g *a0 = (const q8g *)(xq + r * rowb), *a1 = (const q8g *)(xq + (r + R - 1) * rowb);
-            float res[4];
-#if SEK_SIMD
-            if (R == 2 && C == 2) qmk(T, 2, 2, a0, a1, w0, w1, ng, res);
-            else if (R == 2) qmk(T, 2, 1, a0, a1, w0, w1, ng, res);
-            else if (C == 2) qmk(T, 1, 2, a0, a1, w0, w1, ng, res);
-            else qmk(T, 1, 1, a0, a1, w0, w1, ng, res);
-#else
-            for (int i = 0; i < R; i++)
-                for (int k = 0; k < C; k++)
-                    res[i * 2 + k] = qdot_scalar(T, i ? a1 : a0, k ? w1 : w0, ng);
-#endif
-            for (int i = 0; i < R; i++)
-                for (int k = 0; k < C; k++) {
-                    float v = res[i * 2 + k];
-                    if (bias) v = v + bias[n0 + c + k];
-                    y[(r + i) * ldy + n0 + c + k] = v;
-                }
+    const int RB = QRB(T);
+    memset(facc, 0, (size_t)((m1 - m0) * NT * 8) * sizeof(float));
+    for (int64_t g0 = 0; g0 < ng; g0 += QKC) {
+        const int64_t gn = ng - g0 < QKC ? ng - g0 : QKC;
+        for (int64_t c = 0; c < nn; c++)
+            for (int64_t g = 0; g < gn; g++)
+                build_group_simd(T, wb + (n0 + c) * wrow, g0 + g, nb, panel + c * QKC + g);
+        for (int64_t r = m0; r < m1; r += RB) {
+            const int R = m1 - r >= RB ? RB : (int)(m1 - r);
+            const q8g *a[4];
+            for (int i = 0; i < 4; i++) a[i] = (const q8g *)(xq + (r + (i < R ? i : 0)) * rowb) + g0;
+            for (int64_t c = 0; c < nn; c += QCB) {
+                const int C = nn - c >= QCB ? QCB : (int)(nn - c);
+                const wpg *w[2] = {panel + c * QKC, panel + (c + C - 1) * QKC};
+                qmk_rc(T, R, C, a, w, gn, facc + ((r - m0) * NT + c) * 8, NT);
+            }
         }
     }
+    for (int64_t r = m0; r < m1; r++)
+        for (int64_t c = 0; c < nn; c++) {
+            float v = hsum_tree(_mm256_loadu_ps(facc + ((r - m0) * NT + c) * 8));
+            if (bias) v = v + bias[n0 + c];
+            y[r * ldy + n0 + c] = v;
+        }
 }
 
 static void q_tile_dispatch(int t, const uint8_t *xq, int64_t rowb, int64_t m0, int64_t m1,
-                            const wpg *panel, int64_t ng, int64_t nn, int64_t n0,
-                            const float *bias, float *y, int64_t ldy) {
+                            const uint8_t *wb, int64_t wrow, int64_t nb, int64_t ng, int64_t n0,
+                            int64_t nn, int64_t NT, wpg *panel, float *facc, const float *bias,
+                            float *y, int64_t ldy) {
+#define QT_CASE(T_) case T_: q_tile(T_, xq, rowb, m0, m1, wb, wrow, nb, ng, n0, nn, NT, panel, facc, bias, y, ldy); break;
     switch (t) {
-    case T_Q4_0: q_tile(T_Q4_0, xq, rowb, m0, m1, panel, ng, nn, n0, bias, y, ldy); break;
-    case T_Q4_1: q_tile(T_Q4_1, xq, rowb, m0, m1, panel, ng, nn, n0, bias, y, ldy); break;
-    case T_Q5_0: q_tile(T_Q5_0, xq, rowb, m0, m1, panel, ng, nn, n0, bias, y, ldy); break;
-    case T_Q5_1: q_tile(T_Q5_1, xq, rowb, m0, m1, panel, ng, nn, n0, bias, y, ldy); break;
-    case T_Q8_0: q_tile(T_Q8_0, xq, rowb, m0, m1, panel, ng, nn, n0, bias, y, ldy); break;
-    case T_Q4_K: q_tile(T_Q4_K, xq, rowb, m0, m1, panel, ng, nn, n0, bias, y, ldy); break;
-    case T_Q5_K: q_tile(T_Q5_K, xq, rowb, m0, m1, panel, ng, nn, n0, bias, y, ldy); break;
-    case T_Q6_K: q_tile(T_Q6_K, xq, rowb, m0, m1, panel, ng, nn, n0, bias, y, ldy); break;
+    QT_CASE(T_Q4_0) QT_CASE(T_Q4_1) QT_CASE(T_Q5_0) QT_CASE(T_Q5_1) QT_CASE(T_Q8_0)
+    QT_CASE(T_Q4_K) QT_CASE(T_Q5_K) QT_CASE(T_Q6_K)
     }
+#undef QT_CASE
 }
-
-static int64_t round_even_down(int64_t v) { return v & ~(int64_t)1; }
+#endif
 
 /* y[M, N] (row stride ldy) = xq @ W^T (+ bias), xq from sek_quantize_rows_q8 (rows of
  * sek_q8_row_bytes(K) bytes), W = N rows of K values in ggml type wtype (raw GGUF bytes). */
@@ -806,24 +845,21 @@ int sek_matmul_q8(const void *xq, int64_t M, int64_t K, const void *w, int wtype
     if (M == 0 || N == 0) return SEK_OK;
     nthreads = clamp_threads(nthreads);
     const int64_t nb = K / 32, ng = (nb + 7) / 8;
-    const int64_t rowb = ng * (int64_t)sizeof(q8g), colb = ng * (int64_t)sizeof(wpg);
-    const int64_t wrow = K / blk * bytes;
-    /* Panel: columns whose unpacked groups fit ~96 KiB (L2), even, 2..64; more tiles than
-     * threads. Row tile: activations of ~256 KiB. */
-    int64_t NT = round_even_down((96 * 1024) / colb);
-    NT = NT < 2 ? 2 : NT > 64 ? 64 : NT;
-    int64_t fair = (N + 4 * nthreads - 1) / (4 * nthreads);
-    fair = (fair + 1) & ~(int64_t)1;
-    if (fair < NT) NT = fair < 2 ? 2 : fair;
-    int64_t MT = round_even_down((256 * 1024) / rowb);
-    MT = MT < 2 ? 2 : MT;
-    const int64_t ntiles = (N + NT - 1) / NT;
-    int err = SEK_OK;
+    const int64_t rowb = ng * (int64_t)sizeof(q8g), wrow = K / blk * bytes;
     const uint8_t *xb = (const uint8_t *)xq, *wb = (const uint8_t *)w;
+    int err = SEK_OK;
+#if SEK_SIMD
+    /* Column tiles of up to 32 (a panel chunk of ~106 KiB), at least 4 per thread where N
+     * allows; row tiles of up to 64 (weights are unpacked once per row tile). */
+    int64_t NT = (N + 4 * nthreads - 1) / (4 * nthreads);
+    NT = NT < 2 ? 2 : NT > 32 ? 32 : (NT + 1) & ~(int64_t)1;
+    const int64_t MT = 64;
+    const int64_t ntiles = (N + NT - 1) / NT;
 #pragma omp parallel num_threads(nthreads) if (ntiles > 1)
     {
-        wpg *panel = (wpg *)aligned_alloc(64, (size_t)((NT * colb + 63) / 64 * 64));
-        if (!panel) {
+        wpg *panel = (wpg *)aligned_alloc(64, (size_t)NT * QKC * sizeof(wpg));
+        float *facc = (float *)aligned_alloc(64, (size_t)(MT * NT * 8) * sizeof(float));
+        if (!panel || !facc) {
 #pragma omp atomic write
             err = SEK_ERR_NOMEM;
         }
@@ -831,18 +867,40 @@ int sek_matmul_q8(const void *xq, int64_t M, int64_t K, const void *w, int wtype
             int64_t m1 = m0 + MT < M ? m0 + MT : M;
 #pragma omp for schedule(static)
             for (int64_t tile = 0; tile < ntiles; tile++) {
-                if (!panel) continue;
+                if (!panel || !facc) continue;
                 int64_t n0 = tile * NT, nn = N - n0 < NT ? N - n0 : NT;
-                for (int64_t c = 0; c < nn; c++)
-                    for (int64_t g = 0; g < ng; g++)
-                        build_group(wtype, wb + (n0 + c) * wrow, g, nb, panel + c * ng + g);
-                q_tile_dispatch(wtype, xb, rowb, m0, m1, panel, ng, nn, n0, bias, y, ldy);
+                q_tile_dispatch(wtype, xb, rowb, m0, m1, wb, wrow, nb, ng, n0, nn, NT, panel, facc,
+                                bias, y, ldy);
+            }
+        }
+        free(panel);
+        free(facc);
+    }
+#else
+    /* Scalar: one column at a time, its whole panel unpacked, then every row. */
+#pragma omp parallel num_threads(nthreads) if (N > 1)
+    {
+        wpg *panel = (wpg *)malloc((size_t)ng * sizeof(wpg));
+        if (!panel) {
+#pragma omp atomic write
+            err = SEK_ERR_NOMEM;
+        }
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < N; n++) {
+            if (!panel) continue;
+            for (int64_t g = 0; g < ng; g++) build_group_scalar(wtype, wb + n * wrow, g, nb, panel + g);
+            for (int64_t m = 0; m < M; m++) {
+                float v = qdot_scalar(wtype, (const q8g *)(xb + m * rowb), panel, ng);
+                if (bias) v = v + bias[n];
+                y[m * ldy + n] = v;
             }
         }
         free(panel);
     }
+#endif
     return err;
 }
+
 
 /* ------------------------------------------------------------------------------------------
  * b'. matmul on dense weights (F32, F16, BF16): the activation is not quantized.
