@@ -15,6 +15,7 @@ mapped), so the kernels share torch's OpenMP runtime instead of starting a secon
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -47,7 +48,7 @@ class KernelsUnavailable(RuntimeError):
 def cache_dir() -> Path:
     root = os.environ.get("SPECEDIT_CACHE")
     if root:
-        return Path(root) / "kernels"
+        return Path(root).expanduser() / "kernels"
     import platformdirs
 
     return Path(platformdirs.user_cache_path("speculative-edits")) / "kernels"
@@ -152,10 +153,8 @@ def build(variant: str = "native") -> Path:
         if complaint is None:
             return path
         complaints.append(complaint)
-        try:
+        with contextlib.suppress(OSError):
             failed.write_text(complaint + "\n", encoding="utf-8")
-        except OSError:
-            pass
     first = complaints[0].splitlines()[0] if complaints else "no flag set compiled"
     raise KernelsUnavailable(f"building the native kernels with {cc[0]} failed ({first}): "
                              f"{_INSTALL_HINT}")
@@ -214,4 +213,5 @@ def mapped_openmp_runtimes() -> list[str]:
             paths = {line.split()[-1] for line in f if line.strip() and "/" in line}
     except OSError:
         return []
-    return sorted(p for p in paths if any(n in os.path.basename(p) for n in ("gomp", "libomp", "iomp")))
+    names = ("gomp", "libomp", "iomp")
+    return sorted(p for p in paths if any(n in os.path.basename(p) for n in names))
