@@ -930,100 +930,132 @@ SEK_INLINE __m256 load_w8(const int T, const uint8_t *w, int64_t k) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
-/* R x C outputs (R <= 4, C <= 3). */
+/* R x C outputs (R, C <= 3) over values [0, kn) of the given rows (pointers already at
+ * the chunk), adding to the lanes in facc (row r, column c at (r*ldf + c)*8). */
 SEK_INLINE void dmk(const int T, const int R, const int C, const float *const *x,
-                    const uint8_t *const *w, int64_t K, float *res) {
+                    const uint8_t *const *w, int64_t kn, float *facc, int64_t ldf) {
     __m256 acc[4][3];
+    const int64_t esz = T == T_F32 ? 4 : 2;
+#pragma GCC unroll 4
     for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
-    const int64_t K8 = K & ~(int64_t)7;
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) acc[r][c] = _mm256_loadu_ps(facc + (r * ldf + c) * 8);
+    const int64_t K8 = kn & ~(int64_t)7;
     for (int64_t k = 0; k < K8; k += 8) {
         __m256 wv[3];
-        for (int c = 0; c < C; c++) wv[c] = load_w8(T, w[c], k);
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) {
+            wv[c] = load_w8(T, w[c], k);
+            SEK_OPAQUE(wv[c]); /* keep it in a register: no reload per row */
+        }
+#pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             __m256 xv = _mm256_loadu_ps(x[r] + k);
+            SEK_OPAQUE(xv);
+#pragma GCC unroll 3
             for (int c = 0; c < C; c++) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
         }
     }
-    if (K8 < K) { /* tail: zero padding leaves the other lanes unchanged */
+    if (K8 < kn) { /* tail: zero padding leaves the other lanes unchanged */
         float xt[8], wt[8];
         for (int c = 0; c < C; c++) {
-            for (int i = 0; i < 8; i++) wt[i] = K8 + i < K ? dense_w(T, w[c], K8 + i) : 0.0f;
+            for (int i = 0; i < 8; i++) wt[i] = K8 + i < kn ? dense_w(T, w[c] + K8 * esz, i) : 0.0f;
             __m256 wv = _mm256_loadu_ps(wt);
             for (int r = 0; r < R; r++) {
-                for (int i = 0; i < 8; i++) xt[i] = K8 + i < K ? x[r][K8 + i] : 0.0f;
+                for (int i = 0; i < 8; i++) xt[i] = K8 + i < kn ? x[r][K8 + i] : 0.0f;
                 acc[r][c] = _mm256_fmadd_ps(_mm256_loadu_ps(xt), wv, acc[r][c]);
             }
         }
     }
+#pragma GCC unroll 4
     for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) res[r * 3 + c] = hsum_tree(acc[r][c]);
+#pragma GCC unroll 3
+        for (int c = 0; c < C; c++) _mm256_storeu_ps(facc + (r * ldf + c) * 8, acc[r][c]);
 }
 
-SEK_INLINE void dmk_dispatch_rc(const int T, int R, int C, const float *const *x,
-                                const uint8_t *const *w, int64_t K, float *res) {
-#define DMK_CASE(r_, c_) if (R == r_ && C == c_) { dmk(T, r_, c_, x, w, K, res); return; }
-    DMK_CASE(4, 3) DMK_CASE(4, 2) DMK_CASE(4, 1)
+SEK_INLINE void dmk_rc(const int T, int R, int C, const float *const *x, const uint8_t *const *w,
+                       int64_t kn, float *facc, int64_t ldf) {
+#define DMK_CASE(r_, c_) if (R == r_ && C == c_) { dmk(T, r_, c_, x, w, kn, facc, ldf); return; }
     DMK_CASE(3, 3) DMK_CASE(3, 2) DMK_CASE(3, 1)
     DMK_CASE(2, 3) DMK_CASE(2, 2) DMK_CASE(2, 1)
     DMK_CASE(1, 3) DMK_CASE(1, 2) DMK_CASE(1, 1)
 #undef DMK_CASE
 }
-#endif
 
+#define DKC 256 /* values per K-chunk: a chunk of a column tile's weights stays in L1 */
+#define DRB 3   /* rows per register tile: 3x3 accumulators, 3 weight vectors and 1 x vector */
+
+/* Rows [m0, m1) x columns [n0, n0+nn): K in chunks, lanes waiting in facc (rows x NT x 8). */
 SEK_INLINE void d_tile(const int T, const float *x, int64_t ldx, int64_t m0, int64_t m1,
-                       const uint8_t *w, int64_t wrow, int64_t n0, int64_t n1, int64_t K,
-                       const float *bias, float *y, int64_t ldy) {
-    for (int64_t n = n0; n < n1; n += 3) {
-        const int C = n1 - n >= 3 ? 3 : (int)(n1 - n);
-        const uint8_t *wp[3];
-        for (int c = 0; c < 3; c++) wp[c] = w + (n + (c < C ? c : 0)) * wrow;
-        for (int64_t m = m0; m < m1; m += 4) {
-            const int R = m1 - m >= 4 ? 4 : (int)(m1 - m);
+                       const uint8_t *w, int64_t wrow, int64_t n0, int64_t nn, int64_t NT,
+                       int64_t K, float *facc, const float *bias, float *y, int64_t ldy) {
+    const int64_t esz = T == T_F32 ? 4 : 2;
+    memset(facc, 0, (size_t)((m1 - m0) * NT * 8) * sizeof(float));
+    for (int64_t k0 = 0; k0 < K; k0 += DKC) {
+        const int64_t kn = K - k0 < DKC ? K - k0 : DKC;
+        for (int64_t m = m0; m < m1; m += DRB) {
+            const int R = m1 - m >= DRB ? DRB : (int)(m1 - m);
             const float *xp[4];
-            for (int r = 0; r < 4; r++) xp[r] = x + (m + (r < R ? r : 0)) * ldx;
-            float res[12];
-#if SEK_SIMD
-            dmk_dispatch_rc(T, R, C, xp, wp, K, res);
-#else
-            for (int r = 0; r < R; r++)
-                for (int c = 0; c < C; c++) res[r * 3 + c] = ddot_scalar(T, xp[r], wp[c], K);
-#endif
-            for (int r = 0; r < R; r++)
-                for (int c = 0; c < C; c++) {
-                    float v = res[r * 3 + c];
-                    if (bias) v = v + bias[n + c];
-                    y[(m + r) * ldy + n + c] = v;
-                }
-        }
-    }
-}
-
-static int matmul_dense(const float *x, int64_t M, int64_t K, int64_t ldx, const uint8_t *w,
-                        int t, int64_t N, const float *bias, float *y, int64_t ldy, int nthreads) {
-    int64_t esz = t == T_F32 ? 4 : 2, wrow = K * esz;
-    /* column tiles of 48 (fewer when N is small), row tiles of ~256 KiB of activations */
-    int64_t NT = 48;
-    int64_t fair = (N + 4 * nthreads - 1) / (4 * nthreads);
-    fair = (fair + 2) / 3 * 3;
-    if (fair < NT) NT = fair < 3 ? 3 : fair;
-    int64_t MT = (256 * 1024) / (K * 4);
-    MT = MT < 4 ? 4 : MT & ~(int64_t)3;
-    const int64_t ntiles = (N + NT - 1) / NT;
-#pragma omp parallel num_threads(nthreads) if (ntiles > 1)
-    for (int64_t m0 = 0; m0 < M; m0 += MT) {
-        int64_t m1 = m0 + MT < M ? m0 + MT : M;
-#pragma omp for schedule(static)
-        for (int64_t tile = 0; tile < ntiles; tile++) {
-            int64_t n0 = tile * NT, n1 = n0 + NT < N ? n0 + NT : N;
-            switch (t) {
-            case T_F32: d_tile(T_F32, x, ldx, m0, m1, w, wrow, n0, n1, K, bias, y, ldy); break;
-            case T_F16: d_tile(T_F16, x, ldx, m0, m1, w, wrow, n0, n1, K, bias, y, ldy); break;
-            default: d_tile(T_BF16, x, ldx, m0, m1, w, wrow, n0, n1, K, bias, y, ldy); break;
+            for (int r = 0; r < 4; r++) xp[r] = x + (m + (r < R ? r : 0)) * ldx + k0;
+            for (int64_t c = 0; c < nn; c += 3) {
+                const int C = nn - c >= 3 ? 3 : (int)(nn - c);
+                const uint8_t *wp[3];
+                for (int i = 0; i < 3; i++) wp[i] = w + (n0 + c + (i < C ? i : 0)) * wrow + k0 * esz;
+                dmk_rc(T, R, C, xp, wp, kn, facc + ((m - m0) * NT + c) * 8, NT);
             }
         }
     }
-    return SEK_OK;
+    for (int64_t m = m0; m < m1; m++)
+        for (int64_t c = 0; c < nn; c++) {
+            float v = hsum_tree(_mm256_loadu_ps(facc + ((m - m0) * NT + c) * 8));
+            if (bias) v = v + bias[n0 + c];
+            y[m * ldy + n0 + c] = v;
+        }
+}
+#endif
+
+static int matmul_dense(const float *x, int64_t M, int64_t K, int64_t ldx, const uint8_t *w,
+                        int t, int64_t N, const float *bias, float *y, int64_t ldy, int nthreads) {
+    const int64_t wrow = K * (t == T_F32 ? 4 : 2);
+    int err = SEK_OK;
+#if SEK_SIMD
+    /* Column tiles of up to 12 (at least 4 per thread where N allows), row tiles of 64. */
+    int64_t NT = (N + 4 * nthreads - 1) / (4 * nthreads);
+    NT = NT < 3 ? 3 : NT > 12 ? 12 : (NT + 2) / 3 * 3;
+    const int64_t MT = 64;
+    const int64_t ntiles = (N + NT - 1) / NT;
+#pragma omp parallel num_threads(nthreads) if (ntiles > 1)
+    {
+        float *facc = (float *)aligned_alloc(64, (size_t)(MT * NT * 8) * sizeof(float));
+        if (!facc) {
+#pragma omp atomic write
+            err = SEK_ERR_NOMEM;
+        }
+        for (int64_t m0 = 0; m0 < M; m0 += MT) {
+            int64_t m1 = m0 + MT < M ? m0 + MT : M;
+#pragma omp for schedule(static)
+            for (int64_t tile = 0; tile < ntiles; tile++) {
+                if (!facc) continue;
+                int64_t n0 = tile * NT, nn = N - n0 < NT ? N - n0 : NT;
+                switch (t) {
+                case T_F32: d_tile(T_F32, x, ldx, m0, m1, w, wrow, n0, nn, NT, K, facc, bias, y, ldy); break;
+                case T_F16: d_tile(T_F16, x, ldx, m0, m1, w, wrow, n0, nn, NT, K, facc, bias, y, ldy); break;
+                default: d_tile(T_BF16, x, ldx, m0, m1, w, wrow, n0, nn, NT, K, facc, bias, y, ldy); break;
+                }
+            }
+        }
+        free(facc);
+    }
+#else
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (N > 1)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t m = 0; m < M; m++) {
+            float v = ddot_scalar(t, x + m * ldx, w + n * wrow, K);
+            if (bias) v = v + bias[n];
+            y[m * ldy + n] = v;
+        }
+#endif
+    return err;
 }
 
 /* y[M, N] (row stride ldy) = x[M, K] (row stride ldx) @ W^T (+ bias). Quantized types
