@@ -1107,74 +1107,114 @@ static float dot_lanes(const float *a, const float *b, int64_t D) {
 #endif
 }
 
-static void attend_one(const float *q, const float *kh, const float *vh, int64_t rs, int64_t nk,
-                       int64_t D, float scale, float *s, float *out) {
-    /* scores */
-    for (int64_t p = 0; p < nk; p++) s[p] = dot_lanes(q, kh + p * rs, D) * scale;
-    float mx = s[0];
-    for (int64_t p = 1; p < nk; p++) mx = s[p] > mx ? s[p] : mx;
-    /* exp and sum in 8 lanes over p */
-    float sum;
+/* Scores of keys [p0, p1) for one query: s[p] = dot_lanes(q, k_p) * scale. */
+static void scores_block(const float *q, const float *kh, int64_t rs, int64_t p0, int64_t p1,
+                         int64_t D, float scale, float *s) {
+    int64_t p = p0;
 #if SEK_SIMD
-    {
-        __m256 acc = _mm256_setzero_ps();
-        const __m256 mv = _mm256_set1_ps(mx);
-        int64_t p = 0;
-        for (; p + 8 <= nk; p += 8) {
-            __m256 e = exp_v(_mm256_sub_ps(_mm256_loadu_ps(s + p), mv));
-            _mm256_storeu_ps(s + p, e);
-            acc = _mm256_add_ps(acc, e);
+    if ((D & 7) == 0) { /* four keys at a time: four independent chains, each as dot_lanes */
+        for (; p + 4 <= p1; p += 4) {
+            const float *k0 = kh + p * rs, *k1 = k0 + rs, *k2 = k1 + rs, *k3 = k2 + rs;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int64_t i = 0; i < D; i += 8) {
+                __m256 qv = _mm256_loadu_ps(q + i);
+                a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), a0);
+                a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), a1);
+                a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), a2);
+                a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), a3);
+            }
+            s[p] = hsum_tree(a0) * scale;
+            s[p + 1] = hsum_tree(a1) * scale;
+            s[p + 2] = hsum_tree(a2) * scale;
+            s[p + 3] = hsum_tree(a3) * scale;
         }
-        if (p < nk) {
-            float t[8] = {0};
-            for (int64_t k = p; k < nk; k++) t[k - p] = exp_s(s[k] - mx);
-            for (int64_t k = p; k < nk; k++) s[k] = t[k - p];
-            acc = _mm256_add_ps(acc, _mm256_loadu_ps(t));
-        }
-        sum = hsum_tree(acc);
-    }
-#else
-    {
-        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (int64_t p = 0; p < nk; p++) {
-            s[p] = exp_s(s[p] - mx);
-            acc[p & 7] = acc[p & 7] + s[p];
-        }
-        sum = tree8(acc);
     }
 #endif
-    const float inv = 1.0f / sum;
-    /* weighted sum of V, per output element in order of p */
+    for (; p < p1; p++) s[p] = dot_lanes(q, kh + p * rs, D) * scale;
+}
+
+/* out[i] += sum over p in [p0, p1), in order, of fmaf(e[p], v_p[i], .) */
+static void pv_block(const float *e, const float *vh, int64_t rs, int64_t p0, int64_t p1, int64_t D,
+                     float *out) {
     int64_t i = 0;
 #if SEK_SIMD
-    for (; i + 32 <= D; i += 32) {
-        __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
-        for (int64_t p = 0; p < nk; p++) {
+    for (; i + 64 <= D; i += 64) { /* eight independent chains */
+        __m256 o[8];
+        for (int j = 0; j < 8; j++) o[j] = _mm256_loadu_ps(out + i + 8 * j);
+        for (int64_t p = p0; p < p1; p++) {
             const float *v = vh + p * rs + i;
-            __m256 e = _mm256_set1_ps(s[p]);
-            o0 = _mm256_fmadd_ps(e, _mm256_loadu_ps(v), o0);
-            o1 = _mm256_fmadd_ps(e, _mm256_loadu_ps(v + 8), o1);
-            o2 = _mm256_fmadd_ps(e, _mm256_loadu_ps(v + 16), o2);
-            o3 = _mm256_fmadd_ps(e, _mm256_loadu_ps(v + 24), o3);
+            __m256 ev = _mm256_set1_ps(e[p]);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) o[j] = _mm256_fmadd_ps(ev, _mm256_loadu_ps(v + 8 * j), o[j]);
         }
-        const __m256 iv = _mm256_set1_ps(inv);
-        _mm256_storeu_ps(out + i, _mm256_mul_ps(o0, iv));
-        _mm256_storeu_ps(out + i + 8, _mm256_mul_ps(o1, iv));
-        _mm256_storeu_ps(out + i + 16, _mm256_mul_ps(o2, iv));
-        _mm256_storeu_ps(out + i + 24, _mm256_mul_ps(o3, iv));
+        for (int j = 0; j < 8; j++) _mm256_storeu_ps(out + i + 8 * j, o[j]);
     }
     for (; i + 8 <= D; i += 8) {
-        __m256 o0 = _mm256_setzero_ps();
-        for (int64_t p = 0; p < nk; p++)
-            o0 = _mm256_fmadd_ps(_mm256_set1_ps(s[p]), _mm256_loadu_ps(vh + p * rs + i), o0);
-        _mm256_storeu_ps(out + i, _mm256_mul_ps(o0, _mm256_set1_ps(inv)));
+        __m256 o = _mm256_loadu_ps(out + i);
+        for (int64_t p = p0; p < p1; p++)
+            o = _mm256_fmadd_ps(_mm256_set1_ps(e[p]), _mm256_loadu_ps(vh + p * rs + i), o);
+        _mm256_storeu_ps(out + i, o);
     }
 #endif
     for (; i < D; i++) {
-        float o = 0.0f;
-        for (int64_t p = 0; p < nk; p++) o = fmaf(s[p], vh[p * rs + i], o);
-        out[i] = o * inv;
+        float o = out[i];
+        for (int64_t p = p0; p < p1; p++) o = fmaf(e[p], vh[p * rs + i], o);
+        out[i] = o;
     }
+}
+
+/* exp(s[p] - max) in place for p < nk; returns the fold of their 8 lanes (lane p % 8). */
+static float softmax_numerators(float *s, int64_t nk) {
+    float mx = s[0];
+    for (int64_t p = 1; p < nk; p++) mx = s[p] > mx ? s[p] : mx;
+#if SEK_SIMD
+    __m256 acc = _mm256_setzero_ps();
+    const __m256 mv = _mm256_set1_ps(mx);
+    int64_t p = 0;
+    for (; p + 8 <= nk; p += 8) {
+        __m256 e = exp_v(_mm256_sub_ps(_mm256_loadu_ps(s + p), mv));
+        _mm256_storeu_ps(s + p, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    if (p < nk) {
+        float t[8] = {0};
+        for (int64_t k = p; k < nk; k++) t[k - p] = exp_s(s[k] - mx);
+        for (int64_t k = p; k < nk; k++) s[k] = t[k - p];
+        acc = _mm256_add_ps(acc, _mm256_loadu_ps(t));
+    }
+    return hsum_tree(acc);
+#else
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t p = 0; p < nk; p++) {
+        s[p] = exp_s(s[p] - mx);
+        acc[p & 7] = acc[p & 7] + s[p];
+    }
+    return tree8(acc);
+#endif
+}
+
+#define ATT_KB 256 /* keys per block: a block of K or V is read once for all heads of a group */
+
+/* Query heads [h0, h0+nh) of one row (nh heads sharing the KV head kh/vh), nk keys.
+ * q and out point at head h0 (heads D floats apart); s: nh * (nk + 8) floats of scratch. */
+static void attend_heads(const float *q, int64_t nh, const float *kh, const float *vh, int64_t rs,
+                         int64_t nk, int64_t D, float scale, float *s, float *out) {
+    const int64_t ls = nk + 8;
+    for (int64_t p0 = 0; p0 < nk; p0 += ATT_KB) {
+        int64_t p1 = p0 + ATT_KB < nk ? p0 + ATT_KB : nk;
+        for (int64_t j = 0; j < nh; j++) scores_block(q + j * D, kh, rs, p0, p1, D, scale, s + j * ls);
+    }
+    float inv[64];
+    for (int64_t j = 0; j < nh; j++) {
+        inv[j] = 1.0f / softmax_numerators(s + j * ls, nk);
+        memset(out + j * D, 0, (size_t)D * sizeof(float));
+    }
+    for (int64_t p0 = 0; p0 < nk; p0 += ATT_KB) {
+        int64_t p1 = p0 + ATT_KB < nk ? p0 + ATT_KB : nk;
+        for (int64_t j = 0; j < nh; j++) pv_block(s + j * ls, vh, rs, p0, p1, D, out + j * D);
+    }
+    for (int64_t j = 0; j < nh; j++)
+        for (int64_t i = 0; i < D; i++) out[j * D + i] = out[j * D + i] * inv[j];
 }
 
 int sek_attention(const float *q, int64_t M, int64_t Hq, int64_t D, const float *k, const float *v,
@@ -1185,23 +1225,30 @@ int sek_attention(const float *q, int64_t M, int64_t Hq, int64_t D, const float 
     if (Hq % Hkv || start + M > capacity || kv_row_stride < D) return SEK_ERR_SHAPE;
     if (M == 0) return SEK_OK;
     nthreads = clamp_threads(nthreads);
-    const int64_t grp = Hq / Hkv, items = M * Hq, nmax = start + M;
+    const int64_t grp = Hq / Hkv, nmax = start + M;
+    /* A work item is (row, a run of heads sharing a KV head): whole groups when there are
+     * enough items for the threads, else single heads. Either way each (row, head) gets the
+     * same operations. */
+    int64_t per = grp > 64 ? 64 : grp;
+    while (per > 1 && M * (Hq / per + (Hq % per != 0)) < 2 * nthreads) per = (per + 1) / 2;
+    while (grp % per) per--;
+    const int64_t runs = Hq / per, items = M * runs;
     int err = SEK_OK;
 #pragma omp parallel num_threads(nthreads) if (items > 1)
     {
-        float *s = (float *)malloc((size_t)(nmax + 8) * sizeof(float));
+        float *s = (float *)malloc((size_t)(per * (nmax + 8)) * sizeof(float));
         if (!s) {
 #pragma omp atomic write
             err = SEK_ERR_NOMEM;
         }
-        /* head-major, so consecutive items of a thread share the KV head's cache lines */
+        /* run-major, so consecutive items of a thread share the KV head's cache lines */
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
             if (!s) continue;
-            int64_t h = it / M, m = it % M;
-            const float *kh = k + (h / grp) * kv_head_stride, *vh = v + (h / grp) * kv_head_stride;
-            attend_one(q + (m * Hq + h) * D, kh, vh, kv_row_stride, start + m + 1, D, scale, s,
-                       out + (m * Hq + h) * D);
+            int64_t h0 = (it / M) * per, m = it % M;
+            const float *kh = k + (h0 / grp) * kv_head_stride, *vh = v + (h0 / grp) * kv_head_stride;
+            attend_heads(q + (m * Hq + h0) * D, per, kh, vh, kv_row_stride, start + m + 1, D, scale, s,
+                         out + (m * Hq + h0) * D);
         }
         free(s);
     }
