@@ -865,7 +865,7 @@ int sek_matmul_q8(const void *xq, int64_t M, int64_t K, const void *w, int wtype
         }
         for (int64_t m0 = 0; m0 < M; m0 += MT) {
             int64_t m1 = m0 + MT < M ? m0 + MT : M;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1) /* a preempted thread's tiles go to the others */
             for (int64_t tile = 0; tile < ntiles; tile++) {
                 if (!panel || !facc) continue;
                 int64_t n0 = tile * NT, nn = N - n0 < NT ? N - n0 : NT;
@@ -1033,7 +1033,7 @@ static int matmul_dense(const float *x, int64_t M, int64_t K, int64_t ldx, const
         }
         for (int64_t m0 = 0; m0 < M; m0 += MT) {
             int64_t m1 = m0 + MT < M ? m0 + MT : M;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1) /* a preempted thread's tiles go to the others */
             for (int64_t tile = 0; tile < ntiles; tile++) {
                 if (!facc) continue;
                 int64_t n0 = tile * NT, nn = N - n0 < NT ? N - n0 : NT;
