@@ -834,16 +834,12 @@ static void q_tile_dispatch(int t, const uint8_t *xq, int64_t rowb, int64_t m0, 
 }
 #endif
 
-/* y[M, N] (row stride ldy) = xq @ W^T (+ bias), xq from sek_quantize_rows_q8 (rows of
- * sek_q8_row_bytes(K) bytes), W = N rows of K values in ggml type wtype (raw GGUF bytes). */
-int sek_matmul_q8(const void *xq, int64_t M, int64_t K, const void *w, int wtype, int64_t N,
-                  const float *bias, float *y, int64_t ldy, int nthreads) {
-    int64_t blk, bytes;
-    if (!type_info(wtype, &blk, &bytes) || is_dense(wtype)) return SEK_ERR_TYPE;
-    if (!xq || !w || !y || M < 0 || N < 0 || ldy < N) return SEK_ERR_ARG;
-    if (K <= 0 || K % blk || K % 32) return SEK_ERR_SHAPE;
-    if (M == 0 || N == 0) return SEK_OK;
-    nthreads = clamp_threads(nthreads);
+/* The quantized matmul; with x given, quantizes x into xq first, in the same parallel
+ * region (one fork and join per call). Arguments are checked by the callers. */
+static int q8_matmul(const float *x, int64_t ldx, const void *xq, int64_t M, int64_t K, const void *w,
+                     int wtype, int64_t N, const float *bias, float *y, int64_t ldy, int nthreads) {
+    int64_t blk = 0, bytes = 0;
+    type_info(wtype, &blk, &bytes);
     const int64_t nb = K / 32, ng = (nb + 7) / 8;
     const int64_t rowb = ng * (int64_t)sizeof(q8g), wrow = K / blk * bytes;
     const uint8_t *xb = (const uint8_t *)xq, *wb = (const uint8_t *)w;
@@ -855,8 +851,12 @@ int sek_matmul_q8(const void *xq, int64_t M, int64_t K, const void *w, int wtype
     NT = NT < 2 ? 2 : NT > 32 ? 32 : (NT + 1) & ~(int64_t)1;
     const int64_t MT = 64;
     const int64_t ntiles = (N + NT - 1) / NT;
-#pragma omp parallel num_threads(nthreads) if (ntiles > 1)
+#pragma omp parallel num_threads(nthreads) if (ntiles > 1 || M > 1)
     {
+        if (x) {
+#pragma omp for schedule(static)
+            for (int64_t m = 0; m < M; m++) quantize_row(x + m * ldx, K, (q8g *)((uint8_t *)xq + m * rowb));
+        }
         wpg *panel = (wpg *)aligned_alloc(64, (size_t)NT * QKC * sizeof(wpg));
         float *facc = (float *)aligned_alloc(64, (size_t)(MT * NT * 8) * sizeof(float));
         if (!panel || !facc) {
@@ -878,8 +878,12 @@ int sek_matmul_q8(const void *xq, int64_t M, int64_t K, const void *w, int wtype
     }
 #else
     /* Scalar: one column at a time, its whole panel unpacked, then every row. */
-#pragma omp parallel num_threads(nthreads) if (N > 1)
+#pragma omp parallel num_threads(nthreads) if (N > 1 || M > 1)
     {
+        if (x) {
+#pragma omp for schedule(static)
+            for (int64_t m = 0; m < M; m++) quantize_row(x + m * ldx, K, (q8g *)((uint8_t *)xq + m * rowb));
+        }
         wpg *panel = (wpg *)malloc((size_t)ng * sizeof(wpg));
         if (!panel) {
 #pragma omp atomic write
@@ -901,6 +905,18 @@ int sek_matmul_q8(const void *xq, int64_t M, int64_t K, const void *w, int wtype
     return err;
 }
 
+
+/* y[M, N] (row stride ldy) = xq @ W^T (+ bias), xq from sek_quantize_rows_q8 (rows of
+ * sek_q8_row_bytes(K) bytes), W = N rows of K values in ggml type wtype (raw GGUF bytes). */
+int sek_matmul_q8(const void *xq, int64_t M, int64_t K, const void *w, int wtype, int64_t N,
+                  const float *bias, float *y, int64_t ldy, int nthreads) {
+    int64_t blk, bytes;
+    if (!type_info(wtype, &blk, &bytes) || is_dense(wtype)) return SEK_ERR_TYPE;
+    if (!xq || !w || !y || M < 0 || N < 0 || ldy < N) return SEK_ERR_ARG;
+    if (K <= 0 || K % blk || K % 32) return SEK_ERR_SHAPE;
+    if (M == 0 || N == 0) return SEK_OK;
+    return q8_matmul(NULL, 0, xq, M, K, w, wtype, N, bias, y, ldy, clamp_threads(nthreads));
+}
 
 /* ------------------------------------------------------------------------------------------
  * b'. matmul on dense weights (F32, F16, BF16): the activation is not quantized.
@@ -1073,8 +1089,7 @@ int sek_matmul(const float *x, int64_t M, int64_t K, int64_t ldx, const void *w,
     int64_t rowb = sek_q8_row_bytes(K);
     void *xq = aligned_alloc(64, (size_t)((M * rowb + 63) / 64 * 64));
     if (!xq) return SEK_ERR_NOMEM;
-    int rc = sek_quantize_rows_q8(x, M, K, ldx, xq, nthreads);
-    if (rc == SEK_OK) rc = sek_matmul_q8(xq, M, K, w, wtype, N, bias, y, ldy, nthreads);
+    int rc = q8_matmul(x, ldx, xq, M, K, w, wtype, N, bias, y, ldy, nthreads);
     free(xq);
     return rc;
 }

@@ -12,8 +12,9 @@ pass computed it (see kernels.c for how).
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
@@ -67,6 +68,9 @@ class GGUFMatrix:
     ggml_type: GGMLQuantizationType
     rows: int
     cols: int
+    # what every call passes, looked up once (the bytes never move: data is never resized)
+    _ptr: int = field(init=False, repr=False, compare=False)
+    _type_id: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ggml_type", _type(self.ggml_type))
@@ -79,6 +83,8 @@ class GGUFMatrix:
         if self.rows <= 0 or d.numel() != expected:
             raise ValueError(f"GGUFMatrix: {self.rows} x {self.cols} {self.ggml_type.name} "
                              f"takes {expected} bytes, data has {d.numel()}")
+        object.__setattr__(self, "_ptr", d.data_ptr())
+        object.__setattr__(self, "_type_id", int(self.ggml_type))
 
     @classmethod
     def from_bytes(cls, data, ggml_type: int | GGMLQuantizationType, rows: int,
@@ -90,7 +96,10 @@ class GGUFMatrix:
         else:
             import numpy as np
 
-            t = torch.from_numpy(np.ascontiguousarray(data).view(np.uint8).reshape(-1))
+            array = np.ascontiguousarray(data).view(np.uint8).reshape(-1)
+            with warnings.catch_warnings():  # a read-only memmap (gguf's reader): never written
+                warnings.filterwarnings("ignore", message=".*not writable.*")
+                t = torch.from_numpy(array)
         return cls(t, ggml_type, rows, cols)
 
 
@@ -145,6 +154,15 @@ def variant(name: str) -> Iterator[None]:
         _lib = saved
 
 
+_F32 = torch.float32
+_threads = torch.get_num_threads
+
+
+def _ok(t: torch.Tensor) -> bool:
+    """A float32 contiguous CPU tensor (the cheap test every call makes)."""
+    return t.dtype is _F32 and t.is_cpu and t.is_contiguous()
+
+
 def _f32(t: torch.Tensor, name: str) -> None:
     if not isinstance(t, torch.Tensor):
         raise ValueError(f"{name} must be a tensor")
@@ -156,7 +174,7 @@ def _f32(t: torch.Tensor, name: str) -> None:
 
 def _out(out: torch.Tensor | None, shape: tuple[int, ...]) -> torch.Tensor:
     if out is None:
-        return torch.empty(shape, dtype=torch.float32)
+        return torch.empty(shape, dtype=_F32)
     _f32(out, "out")
     if tuple(out.shape) != tuple(shape):
         raise ValueError(f"out has shape {tuple(out.shape)}, expected {tuple(shape)}")
@@ -173,7 +191,7 @@ def quantize_rows(x: torch.Tensor) -> QuantizedRows:
         raise ValueError(f"activations are quantized in blocks of 32: K={cols} is not a multiple")
     rows = x.numel() // cols
     data = torch.empty((rows, rb), dtype=torch.uint8)
-    _check(k.quantize(x.data_ptr(), rows, cols, cols, data.data_ptr(), torch.get_num_threads()),
+    _check(k.quantize(x.data_ptr(), rows, cols, cols, data.data_ptr(), _threads()),
            "quantize_rows")
     return QuantizedRows(data, rows, cols, tuple(x.shape[:-1]))
 
@@ -183,31 +201,37 @@ def matmul(x: torch.Tensor | QuantizedRows, w: GGUFMatrix, bias: torch.Tensor | 
     """x [..., K] @ W^T (+ bias) -> [..., N] for W a GGUFMatrix of N rows of K values.
     Quantized W: x is quantized per row to int8 blocks of 32 (or given as QuantizedRows);
     dense W (F32, F16, BF16): float products, x unquantized."""
-    k = _k()
+    k = _lib or _k()
     n = w.rows
     bias_ptr = None
     if bias is not None:
-        _f32(bias, "bias")
+        if not _ok(bias):
+            _f32(bias, "bias")
         if bias.numel() != n:
             raise ValueError(f"bias has {bias.numel()} values, W has {n} rows")
         bias_ptr = bias.data_ptr()
-    if isinstance(x, QuantizedRows):
+    if type(x) is QuantizedRows:
         if w.ggml_type in DENSE_TYPES:
             raise ValueError("quantized activations need a quantized weight type")
         if x.cols != w.cols:
             raise ValueError(f"x has {x.cols} columns, W has {w.cols}")
         y = _out(out, (*x.shape, n))
-        _check(k.matmul_q8(x.data.data_ptr(), x.rows, x.cols, w.data.data_ptr(),
-                           int(w.ggml_type), n, bias_ptr, y.data_ptr(), n,
-                           torch.get_num_threads()), "matmul")
-        return y
-    _f32(x, "x")
-    if x.dim() == 0 or x.shape[-1] != w.cols:
-        raise ValueError(f"x has shape {tuple(x.shape)}, W has {w.cols} columns")
-    m = x.numel() // w.cols
-    y = _out(out, (*x.shape[:-1], n))
-    _check(k.matmul(x.data_ptr(), m, w.cols, w.cols, w.data.data_ptr(), int(w.ggml_type), n,
-                    bias_ptr, y.data_ptr(), n, torch.get_num_threads()), "matmul")
+        rc = k.matmul_q8(x.data.data_ptr(), x.rows, x.cols, w._ptr, w._type_id, n, bias_ptr,
+                         y.data_ptr(), n, _threads())
+    else:
+        if not _ok(x):
+            _f32(x, "x")
+        shape = x.shape
+        if not shape or shape[-1] != w.cols:
+            raise ValueError(f"x has shape {tuple(shape)}, W has {w.cols} columns")
+        if out is None:
+            y = torch.empty((*shape[:-1], n), dtype=_F32)
+        else:
+            y = _out(out, (*shape[:-1], n))
+        rc = k.matmul(x.data_ptr(), x.numel() // w.cols, w.cols, w.cols, w._ptr, w._type_id, n,
+                      bias_ptr, y.data_ptr(), n, _threads())
+    if rc:
+        _check(rc, "matmul")
     return y
 
 
@@ -233,38 +257,47 @@ def attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, sta
     if start < 0 or start + m > capacity:
         raise ValueError(f"positions {start}..{start + m - 1} do not fit a cache of {capacity}")
     y = _out(out, (m, hq, d))
-    _check(_k().attention(q.data_ptr(), m, hq, d, k_cache.data_ptr(), v_cache.data_ptr(), hkv,
-                          capacity, k_cache.stride(0), k_cache.stride(1), start, scale,
-                          y.data_ptr(), torch.get_num_threads()), "attention")
+    rc = (_lib or _k()).attention(q.data_ptr(), m, hq, d, k_cache.data_ptr(), v_cache.data_ptr(),
+                                  hkv, capacity, k_cache.stride(0), k_cache.stride(1), start,
+                                  scale, y.data_ptr(), _threads())
+    if rc:
+        _check(rc, "attention")
     return y
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, *,
              out: torch.Tensor | None = None) -> torch.Tensor:
     """x / sqrt(mean(x^2) + eps) * weight over the last dimension."""
-    _f32(x, "x")
-    _f32(weight, "weight")
+    k = _lib or _k()
+    if not (_ok(x) and _ok(weight)):
+        _f32(x, "x")
+        _f32(weight, "weight")
     h = x.shape[-1] if x.dim() else 0
     if h == 0 or weight.numel() != h:
         raise ValueError(f"weight has {weight.numel()} values, x rows {h}")
-    y = _out(out, tuple(x.shape))
-    _check(_k().rms_norm(x.data_ptr(), x.numel() // h, h, weight.data_ptr(), eps, y.data_ptr(),
-                         torch.get_num_threads()), "rms_norm")
+    y = torch.empty(x.shape, dtype=_F32) if out is None else _out(out, tuple(x.shape))
+    rc = k.rms_norm(x.data_ptr(), x.numel() // h, h, weight.data_ptr(), eps, y.data_ptr(),
+                    _threads())
+    if rc:
+        _check(rc, "rms_norm")
     return y
 
 
 def silu_mul(gate: torch.Tensor, up: torch.Tensor, *,
              out: torch.Tensor | None = None) -> torch.Tensor:
     """silu(gate) * up, elementwise."""
-    _f32(gate, "gate")
-    _f32(up, "up")
+    k = _lib or _k()
+    if not (_ok(gate) and _ok(up)):
+        _f32(gate, "gate")
+        _f32(up, "up")
     if gate.shape != up.shape or gate.dim() == 0:
         raise ValueError(f"gate {tuple(gate.shape)} and up {tuple(up.shape)} differ")
     f = gate.shape[-1]
     m = gate.numel() // f if f else 0
-    y = _out(out, tuple(gate.shape))
-    _check(_k().silu_mul(gate.data_ptr(), f, up.data_ptr(), f, m, f, y.data_ptr(), f,
-                         torch.get_num_threads()), "silu_mul")
+    y = torch.empty(gate.shape, dtype=_F32) if out is None else _out(out, tuple(gate.shape))
+    rc = k.silu_mul(gate.data_ptr(), f, up.data_ptr(), f, m, f, y.data_ptr(), f, _threads())
+    if rc:
+        _check(rc, "silu_mul")
     return y
 
 
@@ -276,8 +309,8 @@ def get_rows(w: GGUFMatrix, ids: torch.Tensor, *, out: torch.Tensor | None = Non
     if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= w.rows):
         raise IndexError(f"a row id is out of range 0..{w.rows - 1}")
     y = _out(out, (*ids.shape, w.cols))
-    _check(_k().get_rows(w.data.data_ptr(), int(w.ggml_type), w.rows, w.cols, flat.data_ptr(),
-                         flat.numel(), y.data_ptr(), torch.get_num_threads()), "get_rows")
+    _check(_k().get_rows(w._ptr, w._type_id, w.rows, w.cols, flat.data_ptr(), flat.numel(),
+                         y.data_ptr(), _threads()), "get_rows")
     return y
 
 
