@@ -11,19 +11,30 @@
  * it means two roundings and fmaf() where it means one, and the compiler may not fuse them.
  *
  * Invariance rules, for every function:
- *   - OpenMP threads split only output rows, columns, or (row, head) pairs; no reduction is
- *     split across threads, so the thread count never changes a result.
+ *   - OpenMP threads split only output rows, columns, or (row, head) pairs (attention hands
+ *     out runs of heads that share a KV head); no reduction is split across threads, so the
+ *     thread count, and which thread computes what, never changes a result.
  *   - every output element is computed by one fixed sequence of float operations that depends
  *     only on the element's own inputs (its activation row, weight row, cache contents), never
  *     on M, the tile it fell in, or which micro-kernel computed it. Integer partial sums are
- *     exact and are grouped freely.
+ *     exact and are grouped freely; float partial results that wait in memory between
+ *     K-chunks or key blocks come back with the same bits.
  *   - float reductions run in 8 "lanes" (lane l takes the terms with index = l mod 8, in
  *     increasing order, by fused multiply-add), then fold as
  *     ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). Padding terms (zeros past the end) leave a lane
  *     unchanged: a lane starts at +0 and a round-to-nearest sum is -0 only if both addends
  *     are, so adding +-0 never changes a lane's bits.
  *
- * All sizes are int64_t, thread counts int. Functions return 0 or a negative error code.
+ * Exported (each documented where it is defined):
+ *   sek_quantize_rows_q8, sek_q8_row_bytes   a. activations to int8 blocks of 32
+ *   sek_matmul, sek_matmul_q8                b. y = x @ W^T (+ bias), W in its GGUF bytes
+ *   sek_attention                            c. causal attention, grouped KV heads
+ *   sek_rms_norm                             d.
+ *   sek_silu_mul                             e.
+ *   sek_get_rows                             f. dequantized rows (token embeddings)
+ *   sek_simd, sek_openmp, sek_exp            how it was built; the exp used by c and e
+ * All sizes are int64_t, thread counts int. Functions return 0 or a negative error code
+ * (SEK_ERR_*), never abort.
  */
 #include <math.h>
 #include <stdint.h>
