@@ -17,6 +17,7 @@ import { configuredPythonPath, readServerSettings } from './config';
 import { CLIENT_ID, CLIENT_NAME, STATUS_NOTIFICATION } from './ids';
 import { Messages, startFailure } from './messages';
 import { middleware } from './middleware';
+import { PresetsAsCommands } from './presetActions';
 import { ReviewController } from './review';
 import { NotificationProgress } from './progress';
 import { displayPython, probeServer, type ProbeResult, type PythonCommand, resolvePython } from './python';
@@ -170,6 +171,7 @@ export class SpecEditClient implements vscode.Disposable {
     };
 
     const client = new QuietLanguageClient(CLIENT_ID, CLIENT_NAME, server.serverOptions, clientOptions);
+    client.registerFeature(new PresetsAsCommands());
     this.client = client;
     client.onDidChangeState((e) => {
       if (e.newState === State.Stopped && this.client === client && initialized) {

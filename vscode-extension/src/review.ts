@@ -50,6 +50,8 @@ export interface RewriteArgs {
   uri: string;
   range: { start: { line: number; character: number }; end: { line: number; character: number } };
   instruction: string;
+  /** The document's version `range` refers to (a preset action's, from when it was offered). */
+  version?: number;
 }
 
 // Off the wire: checked before use.
@@ -177,7 +179,9 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     try {
       answer = await client.sendRequest<RewriteAnswer>(
         REWRITE_REQUEST,
-        { ...args, version: document.version, partialResultToken: token },
+        // A preset's version is the one its range was offered for: the server refuses the
+        // rewrite if the document moved on since (else the version the region was read at).
+        { ...args, version: args.version ?? document.version, partialResultToken: token },
         session.cancel.token,
       );
     } catch (error) {

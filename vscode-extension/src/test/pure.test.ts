@@ -1,6 +1,8 @@
 // Unit tests of the extension's pure helpers (no VS Code needed): `npm test`.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { ClientCapabilities } from 'vscode-languageclient/node';
+import { declineEditResolution } from '../presetActions';
 import { asRecentList, pushRecent } from '../recent';
 import { serverSettings, type ServerSettingKey } from '../settings';
 import { isServerStatus, viewForClientState, viewForStatus } from '../status';
@@ -88,6 +90,17 @@ void test('status bar: ready shows the last rewrite tokens/s and speed-up', () =
   });
   assert.equal(noSpeedup.text, '$(zap) SpecEdit: 7.3 tok/s');
   assert.equal(viewForStatus({ state: 'ready', model: 'tiny' }).text, '$(check) SpecEdit');
+});
+
+void test('presets as commands: the client does not offer to resolve an action\'s edit', () => {
+  const caps: ClientCapabilities = {
+    textDocument: { codeAction: { dataSupport: true, resolveSupport: { properties: ['edit', 'command'] } } },
+  };
+  declineEditResolution(caps);
+  assert.deepEqual(caps.textDocument?.codeAction?.resolveSupport?.properties, ['command']);
+  const none: ClientCapabilities = {};
+  declineEditResolution(none);
+  assert.deepEqual(none, {});
 });
 
 void test('status bar: client-side states', () => {
