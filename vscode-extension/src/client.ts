@@ -58,7 +58,13 @@ export class SpecEditClient implements vscode.Disposable {
     this.traceOutput = vscode.window.createOutputChannel(`${CLIENT_NAME} Trace`);
     this.statusBar = new StatusBar();
     this.messages = new Messages(this.output, () => this.restart());
-    this.review = new ReviewController(this.output, this.messages);
+    this.review = new ReviewController({
+      output: this.output,
+      messages: this.messages,
+      showState: (state) => {
+        this.statusBar.setReview(state);
+      },
+    });
   }
 
   showLog(): void {

@@ -2,7 +2,8 @@
 // document as it decodes (removed lines red, added lines green), then each hunk is accepted
 // or rejected. The logic (diff, decisions, resulting text) lives in the pure reviewModel.ts;
 // this file asks the server (`specedit/rewrite` with a partialResultToken), writes the region,
-// decorates it and offers the CodeLenses, commands and status-bar item.
+// decorates it, offers the CodeLenses and commands, and tells the status-bar item
+// (statusBar.ts) what it is doing.
 //
 // Every change the review makes to the document goes into one undo group, so after Accept
 // All a single undo restores the original. Text outside the rewritten lines is never written.
@@ -24,7 +25,7 @@ import { splitLines } from './lineDiff';
 import type { Messages } from './messages';
 import { applyToRegion, type PlainTextEdit, regionAfterChanges } from './reviewModel';
 import { Session, type SessionOwner } from './reviewSession';
-import { formatSpeedup, formatTokensPerSecond } from './status';
+import { formatSpeedup, formatTokensPerSecond, type ReviewState } from './status';
 import { SyncHold } from './syncHold';
 import { firstLine } from './text';
 
@@ -52,6 +53,14 @@ export interface RewriteArgs {
   instruction: string;
   /** The document's version `range` refers to (a preset action's, from when it was offered). */
   version?: number;
+}
+
+/** What the review needs besides the client. */
+export interface ReviewHooks {
+  output: vscode.LogOutputChannel;
+  messages: Messages;
+  /** The status-bar item's share of the review; undefined when none is on. */
+  showState: (state: ReviewState | undefined) => void;
 }
 
 // Off the wire: checked before use.
@@ -88,14 +97,11 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     overviewRulerLane: vscode.OverviewRulerLane.Left,
   });
   private readonly lensesChanged = new vscode.EventEmitter<void>();
-  private readonly item = vscode.window.createStatusBarItem('specedit.review', vscode.StatusBarAlignment.Right, 99);
   private readonly disposables: vscode.Disposable[] = [];
+  private readonly output: vscode.LogOutputChannel;
 
-  constructor(
-    private readonly output: vscode.LogOutputChannel,
-    private readonly messages: Messages,
-  ) {
-    this.item.name = 'Speculative Edits Review';
+  constructor(private readonly hooks: ReviewHooks) {
+    this.output = hooks.output;
     this.disposables.push(
       vscode.languages.registerCodeLensProvider({ scheme: '*' }, {
         onDidChangeCodeLenses: this.lensesChanged.event,
@@ -160,7 +166,7 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     }
     this.hold.hold(session.uri);
     void vscode.commands.executeCommand('setContext', STREAMING_CONTEXT, true);
-    this.showItem(session);
+    this.showState(session);
     this.lensesChanged.fire();
 
     const token = `specedit-review-${nextToken++}`;
@@ -219,7 +225,7 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     }
     await session.show();
     void vscode.commands.executeCommand('setContext', REVIEWING_CONTEXT, true);
-    this.showItem(session);
+    this.showState(session);
     this.lensesChanged.fire();
   }
 
@@ -251,7 +257,7 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
       return;
     }
     await session.show();
-    this.showItem(session);
+    this.showState(session);
     this.lensesChanged.fire();
   }
 
@@ -276,7 +282,7 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     }
     const message = failure instanceof Error ? failure.message : String(failure);
     this.output.error(`Rewrite failed: ${message}`);
-    void this.messages.showError(`Speculative Edits: the rewrite failed: ${firstLine(message)}`, ['Show Log']);
+    void this.hooks.messages.showError(`Speculative Edits: the rewrite failed: ${firstLine(message)}`, ['Show Log']);
   }
 
   /** Ends the review without touching the document. */
@@ -309,7 +315,7 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     }
     void vscode.commands.executeCommand('setContext', REVIEWING_CONTEXT, false);
     void vscode.commands.executeCommand('setContext', STREAMING_CONTEXT, false);
-    this.item.hide();
+    this.hooks.showState(undefined);
     this.lensesChanged.fire();
   }
 
@@ -357,23 +363,12 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     return lenses;
   }
 
-  private showItem(session: Session): void {
-    const pending = session.model.pendingHunks().length;
-    if (!session.model.isFinished) {
-      this.item.text = '$(sync~spin) SpecEdit: rewriting for review';
-      this.item.tooltip = 'The rewrite is shown as it decodes. Cancel with the lens above it.';
-      this.item.accessibilityInformation = { label: 'Speculative Edits review: rewriting' };
-      this.item.command = CANCEL_REWRITE_COMMAND;
-    } else {
-      const stats = session.stats ? ` · ${session.stats}` : '';
-      this.item.text = `$(diff) SpecEdit: ${pending} change${pending === 1 ? '' : 's'} to review${stats}`;
-      this.item.tooltip = 'Accept All: Ctrl+Alt+Y · Reject All: Ctrl+Alt+N (or the lenses above each change)';
-      this.item.accessibilityInformation = {
-        label: `Speculative Edits review: ${pending} pending${session.stats ? `; ${session.stats}` : ''}`,
-      };
-      this.item.command = undefined;
-    }
-    this.item.show();
+  private showState(session: Session): void {
+    this.hooks.showState(
+      session.model.isFinished
+        ? { kind: 'pending', changes: session.model.pendingHunks().length }
+        : { kind: 'streaming' },
+    );
   }
 
   private onDocumentChanged(e: vscode.TextDocumentChangeEvent): void {
@@ -403,7 +398,6 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     this.removed.dispose();
     this.added.dispose();
     this.lensesChanged.dispose();
-    this.item.dispose();
   }
 }
 
