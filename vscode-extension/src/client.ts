@@ -21,6 +21,7 @@ import { PresetsAsCommands } from './presetActions';
 import { ReviewController } from './review';
 import { NotificationProgress } from './progress';
 import { displayPython, probeServer, type ProbeResult, type PythonCommand, resolvePython } from './python';
+import { RunningRewrites } from './runningRewrites';
 import { killIfAlive, ServerProcess } from './serverProcess';
 import { StatusBar } from './statusBar';
 import { isServerStatus } from './status';
@@ -42,6 +43,7 @@ class QuietLanguageClient extends LanguageClient {
 
 export class SpecEditClient implements vscode.Disposable {
   readonly messages: Messages;
+  readonly running: RunningRewrites;
   readonly review: ReviewController;
   private client: LanguageClient | undefined;
   private server: ServerProcess | undefined;
@@ -58,9 +60,11 @@ export class SpecEditClient implements vscode.Disposable {
     this.traceOutput = vscode.window.createOutputChannel(`${CLIENT_NAME} Trace`);
     this.statusBar = new StatusBar();
     this.messages = new Messages(this.output, () => this.restart());
+    this.running = new RunningRewrites();
     this.review = new ReviewController({
       output: this.output,
       messages: this.messages,
+      running: this.running,
       showState: (state) => {
         this.statusBar.setReview(state);
       },
@@ -161,7 +165,9 @@ export class SpecEditClient implements vscode.Disposable {
         output: this.output,
         messages: this.messages,
         review: this.review,
+        running: this.running,
         client: () => (this.client === client && client.state === State.Running ? client : undefined),
+        progress: () => (this.client === client ? this.progress : undefined),
       }),
       initializationFailedHandler: (error: unknown) => {
         this.output.error(`Initialization failed: ${String(error)}`);
@@ -261,6 +267,7 @@ export class SpecEditClient implements vscode.Disposable {
 
   dispose(): void {
     this.review.dispose();
+    this.running.dispose();
     this.statusBar.dispose();
     this.traceOutput.dispose();
     this.output.dispose();

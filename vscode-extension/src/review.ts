@@ -3,7 +3,7 @@
 // or rejected. The logic (diff, decisions, resulting text) lives in the pure reviewModel.ts;
 // this file asks the server (`specedit/rewrite` with a partialResultToken), writes the region,
 // decorates it, offers the CodeLenses and commands, and tells the status-bar item
-// (statusBar.ts) what it is doing.
+// (statusBar.ts) and the running rewrites (runningRewrites.ts: Cancel) what it is doing.
 //
 // Every change the review makes to the document goes into one undo group, so after Accept
 // All a single undo restores the original. Text outside the rewritten lines is never written.
@@ -19,12 +19,12 @@ import {
   REJECT_HUNK_COMMAND,
   REVIEWING_CONTEXT,
   REWRITE_REQUEST,
-  STREAMING_CONTEXT,
 } from './ids';
 import { splitLines } from './lineDiff';
 import type { Messages } from './messages';
 import { applyToRegion, type PlainTextEdit, regionAfterChanges } from './reviewModel';
 import { Session, type SessionOwner } from './reviewSession';
+import type { RunningRewrites } from './runningRewrites';
 import { formatSpeedup, formatTokensPerSecond, type ReviewState } from './status';
 import { SyncHold } from './syncHold';
 import { firstLine } from './text';
@@ -59,9 +59,14 @@ export interface RewriteArgs {
 export interface ReviewHooks {
   output: vscode.LogOutputChannel;
   messages: Messages;
+  /** Registers each rewrite while it runs, with its Cancel. */
+  running: RunningRewrites;
   /** The status-bar item's share of the review; undefined when none is on. */
   showState: (state: ReviewState | undefined) => void;
 }
+
+/** How long a stream's first write waits at most for VS Code to draw the Cancel lens. */
+const LENS_WAIT_MS = 1_000;
 
 // Off the wire: checked before use.
 const partialType = new ProgressType<Partial<PartialRewrite> | null>();
@@ -99,6 +104,8 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
   private readonly lensesChanged = new vscode.EventEmitter<void>();
   private readonly disposables: vscode.Disposable[] = [];
   private readonly output: vscode.LogOutputChannel;
+  /** Lets the running session's stream write, once VS Code has its Cancel lens. */
+  private lensServed: (() => void) | undefined;
 
   constructor(private readonly hooks: ReviewHooks) {
     this.output = hooks.output;
@@ -118,9 +125,6 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
       }),
       vscode.commands.registerCommand(REJECT_HUNK_COMMAND, async (hunk: unknown) => {
         await this.decideOne(hunk, 'rejected');
-      }),
-      vscode.commands.registerCommand(CANCEL_REWRITE_COMMAND, () => {
-        this.cancel();
       }),
       vscode.workspace.onDidChangeTextDocument((e) => {
         this.onDocumentChanged(e);
@@ -157,6 +161,15 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     const original = splitLines(document.getText(new vscode.Range(first, 0, endPos.line, endPos.character)));
     const session = new Session(document, first, original, this);
     this.session = session;
+    // VS Code asks for lenses again only once the document has not changed for a while (at
+    // least 250 ms), so a stream that starts writing before it has asked keeps the
+    // "Rewriting… Cancel" lens from being drawn until it ends; once drawn, the lens stays
+    // through the stream's edits. So the stream's first write waits until the lens is out, or
+    // LENS_WAIT_MS at most (VS Code asks only while the editor has the focus).
+    session.holdWritesUntil(new Promise<void>((resolve) => {
+      this.lensServed = resolve;
+      setTimeout(resolve, LENS_WAIT_MS);
+    }));
     // The selection would hide the red and green lines under its own highlight.
     for (const editor of vscode.window.visibleTextEditors) {
       if (editor.document === document && !editor.selection.isEmpty) {
@@ -165,7 +178,9 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
       }
     }
     this.hold.hold(session.uri);
-    void vscode.commands.executeCommand('setContext', STREAMING_CONTEXT, true);
+    const running = this.hooks.running.start(document.uri, () => {
+      session.cancel.cancel();
+    });
     this.showState(session);
     this.lensesChanged.fire();
 
@@ -194,7 +209,7 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
       failure = error;
     } finally {
       partials.dispose();
-      void vscode.commands.executeCommand('setContext', STREAMING_CONTEXT, false);
+      running.dispose();
     }
     // Held changes go to the server whatever happened (the review's own edits included).
     await this.hold.release(session.uri, (e) => {
@@ -314,7 +329,6 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
       }
     }
     void vscode.commands.executeCommand('setContext', REVIEWING_CONTEXT, false);
-    void vscode.commands.executeCommand('setContext', STREAMING_CONTEXT, false);
     this.hooks.showState(undefined);
     this.lensesChanged.fire();
   }
@@ -347,7 +361,17 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     }
     const top = new vscode.Range(session.startLine, 0, session.startLine, 0);
     if (!session.model.isFinished) {
-      return [new vscode.CodeLens(top, { title: '$(sync~spin) Rewriting… Cancel', command: CANCEL_REWRITE_COMMAND })];
+      // After this answer has gone back to VS Code: the stream may write from then on.
+      const served = this.lensServed;
+      this.lensServed = undefined;
+      if (served) {
+        setTimeout(served, 0);
+      }
+      return [new vscode.CodeLens(top, {
+        title: '$(sync~spin) Rewriting… Cancel',
+        command: CANCEL_REWRITE_COMMAND,
+        arguments: [doc.uri],
+      })];
     }
     const lenses = [
       new vscode.CodeLens(top, { title: 'Accept All (Ctrl+Alt+Y)', command: ACCEPT_ALL_COMMAND }),

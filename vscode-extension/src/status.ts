@@ -80,7 +80,8 @@ function reviewParagraph(review: ReviewState | undefined): string {
       'or Accept / Reject above each change.';
   }
   if (review?.kind === 'streaming') {
-    return '\n\nThe rewrite shows in the editor as it decodes; Cancel (the lens above it) stops it.';
+    return '\n\nThe rewrite shows in the editor as it decodes; Cancel it from the status bar, ' +
+      'the editor\'s title bar or with Ctrl+Alt+N.';
   }
   return '';
 }
