@@ -10,13 +10,16 @@ import {
   type ErrorHandlerResult,
   type LanguageClientOptions,
   LanguageClient,
+  MessageType,
   RevealOutputChannelOn,
+  ShowMessageNotification,
   State,
 } from 'vscode-languageclient/node';
 import { configuredPythonPath, readServerSettings } from './config';
 import { CLIENT_ID, CLIENT_NAME, STATUS_NOTIFICATION } from './ids';
 import { Messages, startFailure } from './messages';
 import { middleware } from './middleware';
+import { Notices } from './notices';
 import { PresetsAsCommands } from './presetActions';
 import { ReviewController } from './review';
 import { NotificationProgress } from './progress';
@@ -43,6 +46,7 @@ class QuietLanguageClient extends LanguageClient {
 
 export class SpecEditClient implements vscode.Disposable {
   readonly messages: Messages;
+  readonly notices: Notices;
   readonly running: RunningRewrites;
   readonly review: ReviewController;
   private client: LanguageClient | undefined;
@@ -60,10 +64,12 @@ export class SpecEditClient implements vscode.Disposable {
     this.traceOutput = vscode.window.createOutputChannel(`${CLIENT_NAME} Trace`);
     this.statusBar = new StatusBar();
     this.messages = new Messages(this.output, () => this.restart());
+    this.notices = new Notices(this.output);
     this.running = new RunningRewrites();
     this.review = new ReviewController({
       output: this.output,
       messages: this.messages,
+      notices: this.notices,
       running: this.running,
       showState: (state) => {
         this.statusBar.setReview(state);
@@ -164,6 +170,7 @@ export class SpecEditClient implements vscode.Disposable {
         state: this.context.globalState,
         output: this.output,
         messages: this.messages,
+        notices: this.notices,
         review: this.review,
         running: this.running,
         client: () => (this.client === client && client.state === State.Running ? client : undefined),
@@ -219,6 +226,15 @@ export class SpecEditClient implements vscode.Disposable {
     // After start(): the client installs its own (status-bar) progress handler while starting.
     this.progress = new NotificationProgress(client, this.output);
     this.progress.install();
+    // Also after start(), replacing the client's own handler: the server's warnings and notes
+    // are about one rewrite, and must not stay on screen over the next (notices.ts).
+    client.onNotification(ShowMessageNotification.type, (params) => {
+      if (params.type === MessageType.Error) {
+        void vscode.window.showErrorMessage(params.message);
+      } else {
+        this.notices.show(params.type === MessageType.Warning ? 'warning' : 'info', params.message);
+      }
+    });
     this.output.info('Language server started.');
     return true;
   }
@@ -268,6 +284,7 @@ export class SpecEditClient implements vscode.Disposable {
   dispose(): void {
     this.review.dispose();
     this.running.dispose();
+    this.notices.dispose();
     this.statusBar.dispose();
     this.traceOutput.dispose();
     this.output.dispose();

@@ -2,7 +2,7 @@
 // from the server.
 //   - `workspace/executeCommand specedit.rewriteSelection` (from the light bulb, its presets
 //     included, or from the extension's own command) gets the user's instruction if it has
-//     none. With `specedit.review` = `inline`
+//     none, and closes the notices about earlier rewrites. With `specedit.review` = `inline`
 //     (the default) the rewrite then runs as a review (review.ts) instead of the server's
 //     command, which would apply it at once; with `off` the command goes to the server with
 //     a progress token of the extension's own, so that its Cancel can stop it;
@@ -16,6 +16,7 @@ import { readServerSettings, reviewMode } from './config';
 import { SERVER_REWRITE_COMMAND, SETTINGS_SECTION } from './ids';
 import { askForInstruction } from './instruction';
 import type { Messages } from './messages';
+import type { Notices } from './notices';
 import type { NotificationProgress } from './progress';
 import { isCancellation, type RewriteArgs, type ReviewController } from './review';
 import type { RunningRewrites } from './runningRewrites';
@@ -28,6 +29,7 @@ export interface MiddlewareContext {
   state: vscode.Memento;
   output: vscode.LogOutputChannel;
   messages: Messages;
+  notices: Notices;
   review: ReviewController;
   running: RunningRewrites;
   /** The running client (for the review's own request). */
@@ -53,6 +55,7 @@ export function middleware(ctx: MiddlewareContext): Middleware {
         }
         instruction = asked;
       }
+      ctx.notices.dismiss(); // they were about earlier rewrites
       const client = ctx.client();
       if (reviewMode() === 'inline' && client !== undefined) {
         try {

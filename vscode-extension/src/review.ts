@@ -22,6 +22,7 @@ import {
 } from './ids';
 import { splitLines } from './lineDiff';
 import type { Messages } from './messages';
+import type { Notices } from './notices';
 import { applyToRegion, type PlainTextEdit, regionAfterChanges } from './reviewModel';
 import { Session, type SessionOwner } from './reviewSession';
 import type { RunningRewrites } from './runningRewrites';
@@ -59,6 +60,8 @@ export interface RewriteArgs {
 export interface ReviewHooks {
   output: vscode.LogOutputChannel;
   messages: Messages;
+  /** Where notes about a rewrite go (cut short, unchanged, ended early). */
+  notices: Notices;
   /** Registers each rewrite while it runs, with its Cancel. */
   running: RunningRewrites;
   /** The status-bar item's share of the review; undefined when none is on. */
@@ -145,15 +148,13 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
   /** Runs a rewrite under review. Resolves when the review has ended (or could not start). */
   async run(client: LanguageClient, args: RewriteArgs): Promise<void> {
     if (this.session) {
-      void vscode.window.showInformationMessage(
-        'Speculative Edits: finish the rewrite under review first (Accept All or Reject All).',
-      );
+      this.hooks.notices.show('info', 'Speculative Edits: finish the rewrite under review first (Accept All or Reject All).');
       return;
     }
     const document = await vscode.workspace.openTextDocument(client.protocol2CodeConverter.asUri(args.uri));
     const span = selectedLines(args.range);
     if (span === undefined || span[0] >= document.lineCount) {
-      void vscode.window.showInformationMessage('Speculative Edits: select the code to rewrite first.');
+      this.hooks.notices.show('info', 'Speculative Edits: select the code to rewrite first.');
       return;
     }
     const [first, end] = [span[0], Math.min(span[1], document.lineCount)];
@@ -235,7 +236,7 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     );
     if (session.model.hunkCount === 0) {
       await this.end(session);
-      void vscode.window.showInformationMessage('Speculative Edits: the rewrite left the selected code unchanged.');
+      this.hooks.notices.show('info', 'Speculative Edits: the rewrite left the selected code unchanged.');
       return;
     }
     await session.show();
@@ -310,8 +311,8 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     session.cancel.cancel();
     this.clear(session);
     await this.hold.release(session.uri);
-    this.output.warn(`Review ended: ${why}.`);
-    void vscode.window.showWarningMessage(
+    this.hooks.notices.show(
+      'warning',
       `Speculative Edits: the review ended because ${why}; the lines stay as they are now ` +
         '(Undo takes back the rewrite\'s lines).',
     );
