@@ -10,16 +10,21 @@ import {
   type ErrorHandlerResult,
   type LanguageClientOptions,
   LanguageClient,
+  MessageType,
   RevealOutputChannelOn,
+  ShowMessageNotification,
   State,
 } from 'vscode-languageclient/node';
 import { configuredPythonPath, readServerSettings } from './config';
 import { CLIENT_ID, CLIENT_NAME, STATUS_NOTIFICATION } from './ids';
 import { Messages, startFailure } from './messages';
 import { middleware } from './middleware';
+import { Notices } from './notices';
+import { PresetsAsCommands } from './presetActions';
 import { ReviewController } from './review';
 import { NotificationProgress } from './progress';
 import { displayPython, probeServer, type ProbeResult, type PythonCommand, resolvePython } from './python';
+import { RunningRewrites } from './runningRewrites';
 import { killIfAlive, ServerProcess } from './serverProcess';
 import { StatusBar } from './statusBar';
 import { isServerStatus } from './status';
@@ -41,6 +46,8 @@ class QuietLanguageClient extends LanguageClient {
 
 export class SpecEditClient implements vscode.Disposable {
   readonly messages: Messages;
+  readonly notices: Notices;
+  readonly running: RunningRewrites;
   readonly review: ReviewController;
   private client: LanguageClient | undefined;
   private server: ServerProcess | undefined;
@@ -57,7 +64,17 @@ export class SpecEditClient implements vscode.Disposable {
     this.traceOutput = vscode.window.createOutputChannel(`${CLIENT_NAME} Trace`);
     this.statusBar = new StatusBar();
     this.messages = new Messages(this.output, () => this.restart());
-    this.review = new ReviewController(this.output, this.messages);
+    this.notices = new Notices(this.output);
+    this.running = new RunningRewrites();
+    this.review = new ReviewController({
+      output: this.output,
+      messages: this.messages,
+      notices: this.notices,
+      running: this.running,
+      showState: (state) => {
+        this.statusBar.setReview(state);
+      },
+    });
   }
 
   showLog(): void {
@@ -153,8 +170,11 @@ export class SpecEditClient implements vscode.Disposable {
         state: this.context.globalState,
         output: this.output,
         messages: this.messages,
+        notices: this.notices,
         review: this.review,
+        running: this.running,
         client: () => (this.client === client && client.state === State.Running ? client : undefined),
+        progress: () => (this.client === client ? this.progress : undefined),
       }),
       initializationFailedHandler: (error: unknown) => {
         this.output.error(`Initialization failed: ${String(error)}`);
@@ -170,6 +190,7 @@ export class SpecEditClient implements vscode.Disposable {
     };
 
     const client = new QuietLanguageClient(CLIENT_ID, CLIENT_NAME, server.serverOptions, clientOptions);
+    client.registerFeature(new PresetsAsCommands());
     this.client = client;
     client.onDidChangeState((e) => {
       if (e.newState === State.Stopped && this.client === client && initialized) {
@@ -205,6 +226,15 @@ export class SpecEditClient implements vscode.Disposable {
     // After start(): the client installs its own (status-bar) progress handler while starting.
     this.progress = new NotificationProgress(client, this.output);
     this.progress.install();
+    // Also after start(), replacing the client's own handler: the server's warnings and notes
+    // are about one rewrite, and must not stay on screen over the next (notices.ts).
+    client.onNotification(ShowMessageNotification.type, (params) => {
+      if (params.type === MessageType.Error) {
+        void vscode.window.showErrorMessage(params.message);
+      } else {
+        this.notices.show(params.type === MessageType.Warning ? 'warning' : 'info', params.message);
+      }
+    });
     this.output.info('Language server started.');
     return true;
   }
@@ -253,6 +283,8 @@ export class SpecEditClient implements vscode.Disposable {
 
   dispose(): void {
     this.review.dispose();
+    this.running.dispose();
+    this.notices.dispose();
     this.statusBar.dispose();
     this.traceOutput.dispose();
     this.output.dispose();

@@ -4,8 +4,10 @@
 // the server offers the code actions, runs the rewrite, applies the edit with
 // `workspace/applyEdit` and reports progress with `window/workDoneProgress`. The extension
 // starts the server (client.ts), asks the user for an instruction (middleware.ts,
-// commands.ts), shows the server's progress (progress.ts) and its `specedit/status` in the
-// status bar (statusBar.ts). This file wires them together and follows setting changes.
+// commands.ts), runs the review (review.ts), shows the server's progress (progress.ts), its
+// notes (notices.ts) and its `specedit/status` in the status bar (statusBar.ts), and keeps a
+// Cancel in reach while a rewrite runs (runningRewrites.ts). This file wires them together
+// and follows setting changes.
 import * as vscode from 'vscode';
 import { SpecEditClient } from './client';
 import { registerCommands } from './commands';

@@ -32,9 +32,15 @@ export const EXTENSION_COMMANDS = [
   CANCEL_REWRITE_COMMAND,
 ] as const;
 
-/** Context keys (package.json's `when` clauses): a review waits for decisions / is streaming. */
+/** Context keys (package.json's `when` clauses): a review waits for decisions; a rewrite runs. */
 export const REVIEWING_CONTEXT = 'specedit.reviewing';
-export const STREAMING_CONTEXT = 'specedit.rewriting';
+export const REWRITING_CONTEXT = 'specedit.rewriting';
+/**
+ * The paths of the documents a rewrite runs for, for `resourcePath in …` in `when` clauses.
+ * Paths, not URIs: in a remote window (code-server, SSH) the workbench knows a document as
+ * `vscode-remote://…` and the extension as `file://…`, but both by the same path.
+ */
+export const REWRITING_PATHS_CONTEXT = 'specedit.rewritingPaths';
 
 /** The client-only setting that picks review (`inline`) or direct apply (`off`). */
 export const REVIEW_SETTING = 'review';

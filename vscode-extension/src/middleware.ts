@@ -1,9 +1,11 @@
 // vscode-languageclient middleware: what the extension adds to requests on their way to and
 // from the server.
-//   - `workspace/executeCommand specedit.rewriteSelection` (from the light bulb or from the
-//     extension's own command) gets the user's instruction if it has none;
-//     With `specedit.review` = `inline` (the default) the rewrite then runs as a review
-//     (review.ts) instead of the server's command, which would apply it at once;
+//   - `workspace/executeCommand specedit.rewriteSelection` (from the light bulb, its presets
+//     included, or from the extension's own command) gets the user's instruction if it has
+//     none, and closes the notices about earlier rewrites. With `specedit.review` = `inline`
+//     (the default) the rewrite then runs as a review (review.ts) instead of the server's
+//     command, which would apply it at once; with `off` the command goes to the server with
+//     a progress token of the extension's own, so that its Cancel can stop it;
 //   - `textDocument/didChange` is held back for a document whose rewrite is running
 //     (syncHold.ts), so that the review's live edits do not make the server refuse it;
 //   - `workspace/configuration` for section `specedit` is answered with the same object that
@@ -14,17 +16,26 @@ import { readServerSettings, reviewMode } from './config';
 import { SERVER_REWRITE_COMMAND, SETTINGS_SECTION } from './ids';
 import { askForInstruction } from './instruction';
 import type { Messages } from './messages';
+import type { Notices } from './notices';
+import type { NotificationProgress } from './progress';
 import { isCancellation, type RewriteArgs, type ReviewController } from './review';
+import type { RunningRewrites } from './runningRewrites';
 import { firstLine } from './text';
+
+let nextToken = 1;
 
 export interface MiddlewareContext {
   /** Where recent instructions are remembered. */
   state: vscode.Memento;
   output: vscode.LogOutputChannel;
   messages: Messages;
+  notices: Notices;
   review: ReviewController;
+  running: RunningRewrites;
   /** The running client (for the review's own request). */
   client: () => LanguageClient | undefined;
+  /** The running client's progress notifications (for a direct rewrite's own token). */
+  progress: () => NotificationProgress | undefined;
 }
 
 export function middleware(ctx: MiddlewareContext): Middleware {
@@ -44,6 +55,7 @@ export function middleware(ctx: MiddlewareContext): Middleware {
         }
         instruction = asked;
       }
+      ctx.notices.dismiss(); // they were about earlier rewrites
       const client = ctx.client();
       if (reviewMode() === 'inline' && client !== undefined) {
         try {
@@ -55,9 +67,17 @@ export function middleware(ctx: MiddlewareContext): Middleware {
         }
         return undefined;
       }
+      const progress = ctx.progress();
+      const workDoneToken = `specedit-command-${nextToken++}`;
+      progress?.track(workDoneToken);
+      const uri = typeof base.uri === 'string' && client ? client.protocol2CodeConverter.asUri(base.uri) : undefined;
+      const running = uri && progress ? ctx.running.start(uri, () => {
+        progress.cancel(workDoneToken);
+      }) : undefined;
       try {
         const rest: unknown[] = args.slice(1);
-        return (await next(command, [{ ...base, instruction }, ...rest])) as unknown;
+        const argument = progress ? { ...base, instruction, workDoneToken } : { ...base, instruction };
+        return (await next(command, [argument, ...rest])) as unknown;
       } catch (error) {
         if (isCancellation(error)) {
           ctx.output.info('Rewrite cancelled.');
@@ -67,6 +87,9 @@ export function middleware(ctx: MiddlewareContext): Middleware {
         ctx.output.error(`Rewrite failed: ${message}`);
         void ctx.messages.showError(`Speculative Edits: the rewrite failed: ${firstLine(message)}`, ['Show Log']);
         return undefined;
+      } finally {
+        running?.dispose();
+        progress?.release(workDoneToken); // refused before it began: nothing was shown
       }
     },
     didChange: (event, next) => {

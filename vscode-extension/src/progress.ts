@@ -3,7 +3,9 @@
 // vscode-languageclient shows a server's `window/workDoneProgress` in the status bar
 // (ProgressLocation.Window), where VS Code offers no Cancel. A rewrite takes seconds to
 // minutes, so this extension answers `window/workDoneProgress/create` itself and shows the
-// progress as a notification whose Cancel sends `window/workDoneProgress/cancel`.
+// progress as a notification whose Cancel sends `window/workDoneProgress/cancel`. It shows the
+// same for a token the extension made itself and sent with a rewrite (`track`), which it can
+// then cancel from elsewhere too (`cancel`: the status bar, the editor's title bar).
 import * as vscode from 'vscode';
 import {
   type LanguageClient,
@@ -15,8 +17,14 @@ import {
   type WorkDoneProgressReport,
 } from 'vscode-languageclient/node';
 
+/** One progress on screen (or about to be): how to end it and how to cancel its work. */
+interface Tracked {
+  finish: () => void;
+  cancel: () => void;
+}
+
 export class NotificationProgress implements vscode.Disposable {
-  private readonly active = new Map<ProgressToken, () => void>();
+  private readonly active = new Map<ProgressToken, Tracked>();
 
   constructor(
     private readonly client: LanguageClient,
@@ -30,12 +38,13 @@ export class NotificationProgress implements vscode.Disposable {
    */
   install(): void {
     this.client.onRequest(WorkDoneProgressCreateRequest.type, (params) => {
-      this.create(params.token);
+      this.track(params.token);
     });
   }
 
-  private create(token: ProgressToken): void {
-    this.active.get(token)?.();
+  /** Shows the progress the server reports under `token` (one it created, or the client's own). */
+  track(token: ProgressToken): void {
+    this.active.get(token)?.finish();
     let resolveDone: () => void = () => undefined;
     const done = new Promise<void>((resolve) => {
       resolveDone = resolve;
@@ -44,6 +53,21 @@ export class NotificationProgress implements vscode.Disposable {
     let lastPercentage = 0;
     let began = false;
     let finished = false;
+    let cancelled = false;
+    // The server knows the token only once it has begun: a cancel before that waits for it.
+    const cancel = (): void => {
+      if (finished || cancelled) {
+        return;
+      }
+      cancelled = true;
+      if (began) {
+        tellServer();
+      }
+    };
+    const tellServer = (): void => {
+      this.output.info('Rewrite cancelled by the user; telling the server.');
+      void this.client.sendNotification(WorkDoneProgressCancelNotification.type, { token });
+    };
 
     const report = (value: WorkDoneProgressBegin | WorkDoneProgressReport): void => {
       if (reporter === undefined) {
@@ -73,6 +97,9 @@ export class NotificationProgress implements vscode.Disposable {
             return;
           }
           began = true;
+          if (cancelled) {
+            tellServer();
+          }
           void vscode.window.withProgress(
             {
               location: vscode.ProgressLocation.Notification,
@@ -81,13 +108,7 @@ export class NotificationProgress implements vscode.Disposable {
             },
             (progress, cancellation) => {
               reporter = progress;
-              cancellation.onCancellationRequested(() => {
-                if (finished) {
-                  return;
-                }
-                this.output.info('Rewrite cancelled by the user; telling the server.');
-                void this.client.sendNotification(WorkDoneProgressCancelNotification.type, { token });
-              });
+              cancellation.onCancellationRequested(cancel);
               report(value);
               return done;
             },
@@ -104,12 +125,22 @@ export class NotificationProgress implements vscode.Disposable {
           break;
       }
     });
-    this.active.set(token, finish);
+    this.active.set(token, { finish, cancel });
+  }
+
+  /** Asks the server to stop the work reported under `token`; its notification ends with it. */
+  cancel(token: ProgressToken): void {
+    this.active.get(token)?.cancel();
+  }
+
+  /** Stops showing `token`'s progress, if it is still on (the work ended without `end`). */
+  release(token: ProgressToken): void {
+    this.active.get(token)?.finish();
   }
 
   /** Closes every open progress notification (the server stopped). */
   clear(): void {
-    for (const finish of [...this.active.values()]) {
+    for (const { finish } of [...this.active.values()]) {
       finish();
     }
   }

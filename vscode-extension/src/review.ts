@@ -2,7 +2,8 @@
 // document as it decodes (removed lines red, added lines green), then each hunk is accepted
 // or rejected. The logic (diff, decisions, resulting text) lives in the pure reviewModel.ts;
 // this file asks the server (`specedit/rewrite` with a partialResultToken), writes the region,
-// decorates it and offers the CodeLenses, commands and status-bar item.
+// decorates it, offers the CodeLenses and commands, and tells the status-bar item
+// (statusBar.ts) and the running rewrites (runningRewrites.ts: Cancel) what it is doing.
 //
 // Every change the review makes to the document goes into one undo group, so after Accept
 // All a single undo restores the original. Text outside the rewritten lines is never written.
@@ -18,13 +19,14 @@ import {
   REJECT_HUNK_COMMAND,
   REVIEWING_CONTEXT,
   REWRITE_REQUEST,
-  STREAMING_CONTEXT,
 } from './ids';
 import { splitLines } from './lineDiff';
 import type { Messages } from './messages';
+import type { Notices } from './notices';
 import { applyToRegion, type PlainTextEdit, regionAfterChanges } from './reviewModel';
 import { Session, type SessionOwner } from './reviewSession';
-import { formatSpeedup, formatTokensPerSecond } from './status';
+import type { RunningRewrites } from './runningRewrites';
+import { formatSpeedup, formatTokensPerSecond, type ReviewState } from './status';
 import { SyncHold } from './syncHold';
 import { firstLine } from './text';
 
@@ -50,7 +52,24 @@ export interface RewriteArgs {
   uri: string;
   range: { start: { line: number; character: number }; end: { line: number; character: number } };
   instruction: string;
+  /** The document's version `range` refers to (a preset action's, from when it was offered). */
+  version?: number;
 }
+
+/** What the review needs besides the client. */
+export interface ReviewHooks {
+  output: vscode.LogOutputChannel;
+  messages: Messages;
+  /** Where notes about a rewrite go (cut short, unchanged, ended early). */
+  notices: Notices;
+  /** Registers each rewrite while it runs, with its Cancel. */
+  running: RunningRewrites;
+  /** The status-bar item's share of the review; undefined when none is on. */
+  showState: (state: ReviewState | undefined) => void;
+}
+
+/** How long a stream's first write waits at most for VS Code to draw the Cancel lens. */
+const LENS_WAIT_MS = 1_000;
 
 // Off the wire: checked before use.
 const partialType = new ProgressType<Partial<PartialRewrite> | null>();
@@ -86,14 +105,13 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     overviewRulerLane: vscode.OverviewRulerLane.Left,
   });
   private readonly lensesChanged = new vscode.EventEmitter<void>();
-  private readonly item = vscode.window.createStatusBarItem('specedit.review', vscode.StatusBarAlignment.Right, 99);
   private readonly disposables: vscode.Disposable[] = [];
+  private readonly output: vscode.LogOutputChannel;
+  /** Lets the running session's stream write, once VS Code has its Cancel lens. */
+  private lensServed: (() => void) | undefined;
 
-  constructor(
-    private readonly output: vscode.LogOutputChannel,
-    private readonly messages: Messages,
-  ) {
-    this.item.name = 'Speculative Edits Review';
+  constructor(private readonly hooks: ReviewHooks) {
+    this.output = hooks.output;
     this.disposables.push(
       vscode.languages.registerCodeLensProvider({ scheme: '*' }, {
         onDidChangeCodeLenses: this.lensesChanged.event,
@@ -110,9 +128,6 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
       }),
       vscode.commands.registerCommand(REJECT_HUNK_COMMAND, async (hunk: unknown) => {
         await this.decideOne(hunk, 'rejected');
-      }),
-      vscode.commands.registerCommand(CANCEL_REWRITE_COMMAND, () => {
-        this.cancel();
       }),
       vscode.workspace.onDidChangeTextDocument((e) => {
         this.onDocumentChanged(e);
@@ -133,15 +148,13 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
   /** Runs a rewrite under review. Resolves when the review has ended (or could not start). */
   async run(client: LanguageClient, args: RewriteArgs): Promise<void> {
     if (this.session) {
-      void vscode.window.showInformationMessage(
-        'Speculative Edits: finish the rewrite under review first (Accept All or Reject All).',
-      );
+      this.hooks.notices.show('info', 'Speculative Edits: finish the rewrite under review first (Accept All or Reject All).');
       return;
     }
     const document = await vscode.workspace.openTextDocument(client.protocol2CodeConverter.asUri(args.uri));
     const span = selectedLines(args.range);
     if (span === undefined || span[0] >= document.lineCount) {
-      void vscode.window.showInformationMessage('Speculative Edits: select the code to rewrite first.');
+      this.hooks.notices.show('info', 'Speculative Edits: select the code to rewrite first.');
       return;
     }
     const [first, end] = [span[0], Math.min(span[1], document.lineCount)];
@@ -149,6 +162,15 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     const original = splitLines(document.getText(new vscode.Range(first, 0, endPos.line, endPos.character)));
     const session = new Session(document, first, original, this);
     this.session = session;
+    // VS Code asks for lenses again only once the document has not changed for a while (at
+    // least 250 ms), so a stream that starts writing before it has asked keeps the
+    // "Rewriting… Cancel" lens from being drawn until it ends; once drawn, the lens stays
+    // through the stream's edits. So the stream's first write waits until the lens is out, or
+    // LENS_WAIT_MS at most (VS Code asks only while the editor has the focus).
+    session.holdWritesUntil(new Promise<void>((resolve) => {
+      this.lensServed = resolve;
+      setTimeout(resolve, LENS_WAIT_MS);
+    }));
     // The selection would hide the red and green lines under its own highlight.
     for (const editor of vscode.window.visibleTextEditors) {
       if (editor.document === document && !editor.selection.isEmpty) {
@@ -157,8 +179,10 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
       }
     }
     this.hold.hold(session.uri);
-    void vscode.commands.executeCommand('setContext', STREAMING_CONTEXT, true);
-    this.showItem(session);
+    const running = this.hooks.running.start(document.uri, () => {
+      session.cancel.cancel();
+    });
+    this.showState(session);
     this.lensesChanged.fire();
 
     const token = `specedit-review-${nextToken++}`;
@@ -177,14 +201,16 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     try {
       answer = await client.sendRequest<RewriteAnswer>(
         REWRITE_REQUEST,
-        { ...args, version: document.version, partialResultToken: token },
+        // A preset's version is the one its range was offered for: the server refuses the
+        // rewrite if the document moved on since (else the version the region was read at).
+        { ...args, version: args.version ?? document.version, partialResultToken: token },
         session.cancel.token,
       );
     } catch (error) {
       failure = error;
     } finally {
       partials.dispose();
-      void vscode.commands.executeCommand('setContext', STREAMING_CONTEXT, false);
+      running.dispose();
     }
     // Held changes go to the server whatever happened (the review's own edits included).
     await this.hold.release(session.uri, (e) => {
@@ -210,12 +236,12 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     );
     if (session.model.hunkCount === 0) {
       await this.end(session);
-      void vscode.window.showInformationMessage('Speculative Edits: the rewrite left the selected code unchanged.');
+      this.hooks.notices.show('info', 'Speculative Edits: the rewrite left the selected code unchanged.');
       return;
     }
     await session.show();
     void vscode.commands.executeCommand('setContext', REVIEWING_CONTEXT, true);
-    this.showItem(session);
+    this.showState(session);
     this.lensesChanged.fire();
   }
 
@@ -247,7 +273,7 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
       return;
     }
     await session.show();
-    this.showItem(session);
+    this.showState(session);
     this.lensesChanged.fire();
   }
 
@@ -272,7 +298,7 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     }
     const message = failure instanceof Error ? failure.message : String(failure);
     this.output.error(`Rewrite failed: ${message}`);
-    void this.messages.showError(`Speculative Edits: the rewrite failed: ${firstLine(message)}`, ['Show Log']);
+    void this.hooks.messages.showError(`Speculative Edits: the rewrite failed: ${firstLine(message)}`, ['Show Log']);
   }
 
   /** Ends the review without touching the document. */
@@ -285,8 +311,8 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     session.cancel.cancel();
     this.clear(session);
     await this.hold.release(session.uri);
-    this.output.warn(`Review ended: ${why}.`);
-    void vscode.window.showWarningMessage(
+    this.hooks.notices.show(
+      'warning',
       `Speculative Edits: the review ended because ${why}; the lines stay as they are now ` +
         '(Undo takes back the rewrite\'s lines).',
     );
@@ -304,8 +330,7 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
       }
     }
     void vscode.commands.executeCommand('setContext', REVIEWING_CONTEXT, false);
-    void vscode.commands.executeCommand('setContext', STREAMING_CONTEXT, false);
-    this.item.hide();
+    this.hooks.showState(undefined);
     this.lensesChanged.fire();
   }
 
@@ -337,7 +362,17 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     }
     const top = new vscode.Range(session.startLine, 0, session.startLine, 0);
     if (!session.model.isFinished) {
-      return [new vscode.CodeLens(top, { title: '$(sync~spin) Rewriting… Cancel', command: CANCEL_REWRITE_COMMAND })];
+      // After this answer has gone back to VS Code: the stream may write from then on.
+      const served = this.lensServed;
+      this.lensServed = undefined;
+      if (served) {
+        setTimeout(served, 0);
+      }
+      return [new vscode.CodeLens(top, {
+        title: '$(sync~spin) Rewriting… Cancel',
+        command: CANCEL_REWRITE_COMMAND,
+        arguments: [doc.uri],
+      })];
     }
     const lenses = [
       new vscode.CodeLens(top, { title: 'Accept All (Ctrl+Alt+Y)', command: ACCEPT_ALL_COMMAND }),
@@ -353,23 +388,12 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     return lenses;
   }
 
-  private showItem(session: Session): void {
-    const pending = session.model.pendingHunks().length;
-    if (!session.model.isFinished) {
-      this.item.text = '$(sync~spin) SpecEdit: rewriting for review';
-      this.item.tooltip = 'The rewrite is shown as it decodes. Cancel with the lens above it.';
-      this.item.accessibilityInformation = { label: 'Speculative Edits review: rewriting' };
-      this.item.command = CANCEL_REWRITE_COMMAND;
-    } else {
-      const stats = session.stats ? ` · ${session.stats}` : '';
-      this.item.text = `$(diff) SpecEdit: ${pending} change${pending === 1 ? '' : 's'} to review${stats}`;
-      this.item.tooltip = 'Accept All: Ctrl+Alt+Y · Reject All: Ctrl+Alt+N (or the lenses above each change)';
-      this.item.accessibilityInformation = {
-        label: `Speculative Edits review: ${pending} pending${session.stats ? `; ${session.stats}` : ''}`,
-      };
-      this.item.command = undefined;
-    }
-    this.item.show();
+  private showState(session: Session): void {
+    this.hooks.showState(
+      session.model.isFinished
+        ? { kind: 'pending', changes: session.model.pendingHunks().length }
+        : { kind: 'streaming' },
+    );
   }
 
   private onDocumentChanged(e: vscode.TextDocumentChangeEvent): void {
@@ -399,7 +423,6 @@ export class ReviewController implements vscode.Disposable, SessionOwner {
     this.removed.dispose();
     this.added.dispose();
     this.lensesChanged.dispose();
-    this.item.dispose();
   }
 }
 

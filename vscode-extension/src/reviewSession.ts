@@ -42,6 +42,11 @@ export class Session {
     return this.document.uri.toString();
   }
 
+  /** Every write, the first included, waits for `ready` (the Cancel lens, review.ts). */
+  holdWritesUntil(ready: Promise<void>): void {
+    this.writing = this.writing.then(() => ready);
+  }
+
   /** Writes the model's current view, coalescing bursts; resolves once the document shows it. */
   show(final = false): Promise<void> {
     if (final) {

@@ -1,4 +1,4 @@
-// What the status-bar item shows for a `specedit/status` notification.
+// What the status-bar item shows: the server's `specedit/status` and the review's state.
 // Pure (no `vscode` import) so it can be unit-tested with node:test.
 
 export type ServerState = 'loading' | 'ready' | 'error' | 'busy';
@@ -62,52 +62,88 @@ function lastRewriteLines(r: RewriteStats): string[] {
   return lines;
 }
 
-/** The status-bar item for a server-reported status. */
-export function viewForStatus(s: ServerStatus): StatusView {
+/**
+ * The review's part of the item (review.ts): a rewrite streaming into the editor, or changes
+ * that wait for Accept or Reject. One item says both, so that the last rewrite's speed is not
+ * shown twice, once for the server and once for the review.
+ */
+export type ReviewState = { kind: 'streaming' } | { kind: 'pending'; changes: number };
+
+function changesText(n: number): string {
+  return `${n} change${n === 1 ? '' : 's'} to review`;
+}
+
+/** The tooltip's paragraph about the review, if one is on. */
+function reviewParagraph(review: ReviewState | undefined): string {
+  if (review?.kind === 'pending') {
+    return `\n\n${changesText(review.changes)}: Accept All (Ctrl+Alt+Y), Reject All (Ctrl+Alt+N), ` +
+      'or Accept / Reject above each change.';
+  }
+  if (review?.kind === 'streaming') {
+    return '\n\nThe rewrite shows in the editor as it decodes; Cancel it from the status bar, ' +
+      'the editor\'s title bar or with Ctrl+Alt+N.';
+  }
+  return '';
+}
+
+/** The status-bar item for a server-reported status, and the review's state if one is on. */
+export function viewForStatus(s: ServerStatus, review?: ReviewState): StatusView {
   const model = s.model ? escapeMarkdown(s.model) : 'the model';
   const footer = '\n\n_Click to show the server log._';
   const message = s.message ? `\n\n${escapeMarkdown(s.message)}` : '';
+  const pending = review?.kind === 'pending' ? `; ${changesText(review.changes)}` : '';
+  const aboutReview = reviewParagraph(review);
   switch (s.state) {
     case 'loading':
       return {
         text: `$(loading~spin) ${NAME}: loading`,
-        tooltip: `**Speculative Edits**: loading ${model}…${message}${footer}`,
-        ariaLabel: 'Speculative Edits: loading the model',
+        tooltip: `**Speculative Edits**: loading ${model}…${message}${aboutReview}${footer}`,
+        ariaLabel: `Speculative Edits: loading the model${pending}`,
         isError: false,
       };
     case 'busy':
       return {
         text: `$(sync~spin) ${NAME}: rewriting…`,
-        tooltip: `**Speculative Edits**: rewriting with ${model}…${message}${footer}`,
-        ariaLabel: 'Speculative Edits: rewriting',
+        tooltip: `**Speculative Edits**: rewriting with ${model}…${message}${aboutReview}${footer}`,
+        ariaLabel: `Speculative Edits: rewriting${pending}`,
         isError: false,
       };
     case 'error':
       return {
         text: `$(error) ${NAME}: error`,
-        tooltip: `**Speculative Edits**: error with ${model}${message}${footer}`,
-        ariaLabel: `Speculative Edits: error${s.message ? `: ${s.message}` : ''}`,
+        tooltip: `**Speculative Edits**: error with ${model}${message}${aboutReview}${footer}`,
+        ariaLabel: `Speculative Edits: error${s.message ? `: ${s.message}` : ''}${pending}`,
         isError: true,
       };
     case 'ready': {
-      let text = `$(check) ${NAME}`;
-      let ariaLabel = 'Speculative Edits: ready';
+      if (review?.kind === 'streaming') {
+        // The review has asked; the server has not said "busy" yet (or the answer is on its way).
+        return {
+          text: `$(sync~spin) ${NAME}: rewriting…`,
+          tooltip: `**Speculative Edits**: rewriting with ${model}…${aboutReview}${footer}`,
+          ariaLabel: 'Speculative Edits: rewriting',
+          isError: false,
+        };
+      }
+      let speed: string | undefined; // "296 tok/s · 0.8×"
+      let ariaLabel = `Speculative Edits: ready${pending}`;
       let details = '';
       if (s.lastRewrite) {
         const speedup = formatSpeedup(s.lastRewrite.speedup);
-        text = `$(zap) ${NAME}: ${formatTokensPerSecond(s.lastRewrite.tokensPerSecond)}`;
-        if (speedup !== undefined) {
-          text += ` · ${speedup}`;
-        }
+        speed = formatTokensPerSecond(s.lastRewrite.tokensPerSecond) + (speedup !== undefined ? ` · ${speedup}` : '');
         details = '\n\n' + lastRewriteLines(s.lastRewrite).join('  \n');
         ariaLabel += `; last rewrite ${formatTokensPerSecond(s.lastRewrite.tokensPerSecond)}`;
         if (speedup !== undefined) {
           ariaLabel += `, ${speedup} speed-up`;
         }
       }
+      let text = speed !== undefined ? `$(zap) ${NAME}: ${speed}` : `$(check) ${NAME}`;
+      if (review?.kind === 'pending') {
+        text = `$(diff) ${NAME}: ${changesText(review.changes)}${speed !== undefined ? ` · ${speed}` : ''}`;
+      }
       return {
         text,
-        tooltip: `**Speculative Edits**: ${model} is ready${details}${message}${footer}`,
+        tooltip: `**Speculative Edits**: ${model} is ready${aboutReview}${details}${message}${footer}`,
         ariaLabel,
         isError: false,
       };
@@ -117,8 +153,8 @@ export function viewForStatus(s: ServerStatus): StatusView {
       const state = String((s as { state: unknown }).state);
       return {
         text: `$(info) ${NAME}: ${state}`,
-        tooltip: `**Speculative Edits**: ${escapeMarkdown(state)}${message}${footer}`,
-        ariaLabel: `Speculative Edits: ${state}`,
+        tooltip: `**Speculative Edits**: ${escapeMarkdown(state)}${message}${aboutReview}${footer}`,
+        ariaLabel: `Speculative Edits: ${state}${pending}`,
         isError: false,
       };
     }
@@ -126,21 +162,23 @@ export function viewForStatus(s: ServerStatus): StatusView {
 }
 
 /** The status-bar item while the client has no status from the server. */
-export function viewForClientState(state: ClientState, detail?: string): StatusView {
+export function viewForClientState(state: ClientState, detail?: string, review?: ReviewState): StatusView {
   const footer = '\n\n_Click to show the server log._';
-  const more = detail ? `\n\n${escapeMarkdown(detail)}` : '';
+  // A review does not need the server to be decided: it stays on while the server restarts.
+  const more = (detail ? `\n\n${escapeMarkdown(detail)}` : '') + reviewParagraph(review);
+  const pending = review?.kind === 'pending' ? `; ${changesText(review.changes)}` : '';
   if (state === 'starting') {
     return {
       text: `$(loading~spin) ${NAME}`,
       tooltip: `**Speculative Edits**: starting the language server…${more}${footer}`,
-      ariaLabel: 'Speculative Edits: starting the language server',
+      ariaLabel: `Speculative Edits: starting the language server${pending}`,
       isError: false,
     };
   }
   return {
     text: `$(error) ${NAME}: not running`,
     tooltip: `**Speculative Edits**: the language server is not running.${more}${footer}`,
-    ariaLabel: 'Speculative Edits: not running',
+    ariaLabel: `Speculative Edits: not running${pending}`,
     isError: true,
   };
 }

@@ -1,9 +1,11 @@
-// The status-bar item: the model's state and the last rewrite's speed. What it says comes
-// from the pure `status.ts`; this file only owns the VS Code item.
+// The status-bar item: the model's state, the review's (changes waiting, or a rewrite
+// streaming in) and the last rewrite's speed, in one item. What it says comes from the pure
+// `status.ts`; this file only owns the VS Code item.
 import * as vscode from 'vscode';
 import { SHOW_LOG_COMMAND } from './ids';
 import {
   type ClientState,
+  type ReviewState,
   type ServerStatus,
   type StatusView,
   viewForClientState,
@@ -13,6 +15,8 @@ import {
 export class StatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
   private lastStatus: ServerStatus | undefined;
+  private clientState: { state: ClientState; detail?: string } = { state: 'starting' };
+  private review: ReviewState | undefined;
 
   constructor() {
     this.item = vscode.window.createStatusBarItem('specedit.status', vscode.StatusBarAlignment.Right, 100);
@@ -31,17 +35,26 @@ export class StatusBar implements vscode.Disposable {
       status.lastRewrite === undefined &&
       previous?.lastRewrite !== undefined &&
       previous.model === status.model;
-    const merged: ServerStatus = keepStats ? { ...status, lastRewrite: previous.lastRewrite } : status;
-    this.lastStatus = merged;
-    this.render(viewForStatus(merged));
+    this.lastStatus = keepStats ? { ...status, lastRewrite: previous.lastRewrite } : status;
+    this.render();
   }
 
   setClientState(state: ClientState, detail?: string): void {
     this.lastStatus = undefined;
-    this.render(viewForClientState(state, detail));
+    this.clientState = { state, detail };
+    this.render();
   }
 
-  private render(view: StatusView): void {
+  /** The review's state (review.ts); undefined when no review is on. */
+  setReview(review: ReviewState | undefined): void {
+    this.review = review;
+    this.render();
+  }
+
+  private render(): void {
+    const view: StatusView = this.lastStatus
+      ? viewForStatus(this.lastStatus, this.review)
+      : viewForClientState(this.clientState.state, this.clientState.detail, this.review);
     this.item.text = view.text;
     const tooltip = new vscode.MarkdownString(view.tooltip);
     tooltip.supportThemeIcons = true;

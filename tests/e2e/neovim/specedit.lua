@@ -10,6 +10,7 @@
 -- The rewrite is previewed before it lands: a diff in a vertical split fills in as the model
 -- writes (the server streams partial results), then <leader>ra accepts it (or :SpeceditAccept)
 -- and <leader>rr rejects it (or :SpeceditReject, which also stops a rewrite still running).
+-- The presets of the code-action menu ("Add docstrings", …) are previewed the same way.
 local M = {}
 
 M.config = {
@@ -25,7 +26,7 @@ M.config = {
     presets = { "Add docstrings", "Add type hints", "Add comments explaining the code" },
   },
   keymap = "<leader>rw", -- visual mode; false for none
-  preview = true, -- false: the server applies the rewrite at once, without a preview
+  preview = true, -- false: the server applies the rewrite (a preset's too) at once, without a preview
   accept_key = "<leader>ra", -- normal mode, in the buffer and its preview while one is open
   reject_key = "<leader>rr",
 }
@@ -63,6 +64,19 @@ local function on_progress(err, result, ctx, config)
   return vim.lsp.handlers["$/progress"](err, result, ctx, config)
 end
 
+-- Neovim's capabilities, less resolving a code action's edit. The server computes a preset's
+-- edit in codeAction/resolve for a client that says it can resolve `edit`, and Neovim would
+-- apply that edit at once; otherwise a preset comes as the command specedit.rewriteSelection
+-- with its instruction, which setup() below previews like any rewrite (or runs, preview = false).
+local function capabilities()
+  local caps = vim.lsp.protocol.make_client_capabilities()
+  local code_action = caps.textDocument and caps.textDocument.codeAction
+  if code_action then
+    code_action.resolveSupport = nil
+  end
+  return caps
+end
+
 function M.start()
   if M.client_id and vim.lsp.get_client_by_id(M.client_id) then
     return M.client_id
@@ -71,6 +85,7 @@ function M.start()
     name = "specedit",
     cmd = M.config.cmd,
     root_dir = vim.fn.getcwd(),
+    capabilities = capabilities(),
     init_options = M.config.settings,
     handlers = {
       ["specedit/status"] = function(_, status)
@@ -295,6 +310,7 @@ function M.preview(args, bufnr, on_done)
     textDocument = { uri = args.uri or vim.uri_from_bufnr(bufnr) },
     range = range,
     instruction = args.instruction,
+    version = args.version, -- a preset's: the server refuses it if the buffer changed since
     partialResultToken = preview.token,
   }
   local _, request_id = client.request("specedit/rewrite", params, function(err, result)
@@ -351,8 +367,8 @@ end
 
 function M.setup(opts)
   M.config = vim.tbl_deep_extend("force", M.config, opts or {})
-  -- The code actions' command: ask for the instruction here (the server would otherwise
-  -- offer only the presets through window/showMessageRequest).
+  -- The code actions' command, presets included: ask for the instruction here if it has none
+  -- (the server would otherwise offer only the presets through window/showMessageRequest).
   vim.lsp.commands["specedit.rewriteSelection"] = function(command, ctx)
     local args = vim.deepcopy(command.arguments[1])
     if not args.instruction then

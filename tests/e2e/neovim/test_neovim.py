@@ -1,9 +1,10 @@
 """A real editor end to end: headless Neovim (Debian's 0.7) with the README's Lua config.
 
 Neovim starts the server, the driver selects lines of a real file and runs the code action
-with an instruction; the rewrite streams into a diff preview, and the driver presses the
-accept or the reject mapping. The test checks the file Neovim wrote: the engine's own
-rewrite after accept, the file byte for byte as it was after reject.
+with an instruction, or picks a preset in Neovim's own code-action menu; the rewrite streams
+into a diff preview, and the driver presses the accept or the reject mapping. The test checks
+the file Neovim wrote: the engine's own rewrite after accept, the file byte for byte as it was
+after reject. With the config's `preview = false` a preset lands at once, with no preview.
 """
 
 from __future__ import annotations
@@ -54,9 +55,14 @@ def function_lines(source: str, name: str) -> tuple[int, int]:
     return first + 1, last + 1
 
 
-@pytest.mark.parametrize("action", ["accept", "reject"])
+@pytest.mark.parametrize(("action", "via"), [
+    ("accept", "instruction"), ("reject", "instruction"),
+    ("accept", "preset"),  # a preset is previewed like any rewrite
+    ("direct", "preset"),  # unless preview = false: then it lands at once
+])
 def test_neovim_previews_then_accepts_or_rejects(
-        tmp_path: Path, reference: Reference, server_settings: dict[str, Any], action: str):
+        tmp_path: Path, reference: Reference, server_settings: dict[str, Any], action: str,
+        via: str):
     real = REPO / "engine" / "progress.py"  # a real file of this repository
     source = real.read_text(encoding="utf-8")
     target = tmp_path / real.name
@@ -82,7 +88,10 @@ def test_neovim_previews_then_accepts_or_rejects(
         "XDG_CACHE_HOME": str(home / "cache"),
         "SPECEDIT_TEST_DIR": str(HERE),
         "SPECEDIT_CMD": json.dumps([sys.executable, "-m", "lsp_server", "--stdio"]),
-        "SPECEDIT_SETTINGS": json.dumps(server_settings),
+        # The instruction is the only preset, for the runs that pick a preset.
+        "SPECEDIT_SETTINGS": json.dumps({**server_settings, "presets": [instruction]}),
+        "SPECEDIT_VIA": via,
+        "SPECEDIT_PREVIEW": "0" if action == "direct" else "1",
         "SPECEDIT_FILE": str(target),
         "SPECEDIT_LINES": f"{first},{last}",
         "SPECEDIT_INSTRUCTION": instruction,
@@ -94,6 +103,11 @@ def test_neovim_previews_then_accepts_or_rejects(
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, f"nvim exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     report = json.loads(report_path.read_text(encoding="utf-8"))
+    written = target.read_bytes()
+    if action == "direct":  # no preview, no window: the rewrite itself
+        assert report == {"windows": 1, "previews": 0}
+        assert written.decode("utf-8") == expected
+        return
     # The preview: a diff in a split, streamed in, showing exactly the rewrite, while the
     # buffer itself stays untouched until accepted.
     assert report["partials"] >= 1
@@ -101,7 +115,6 @@ def test_neovim_previews_then_accepts_or_rejects(
     assert report["preview"] == expected.splitlines()
     assert report["unchanged_before"] is True
     assert report["windows_after"] == 1 and report["preview_gone"] is True
-    written = target.read_bytes()
     if action == "accept":
         assert written.decode("utf-8") == expected
         # Nothing outside the selected lines changed.

@@ -222,7 +222,7 @@ export async function selectLines(page, first, last) {
 }
 
 /**
- * Sets a number or text setting in the Settings editor, as a user would, and goes back to
+ * Sets a number, text or enum setting in the Settings editor, as a user would, and goes back to
  * `fileName`. (Writing settings.json behind code-server's back is not reliably noticed.)
  */
 export async function setSetting(page, key, value, fileName, { beforeLeaving = async () => {}, scope = 'User' } = {}) {
@@ -242,12 +242,18 @@ export async function setSetting(page, key, value, fileName, { beforeLeaving = a
     has: page.locator('.setting-item-label', { hasText: new RegExp(`^${title}$`) }),
   }).first();
   await item.waitFor({ state: 'visible', timeout: 15_000 });
-  const input = item.locator('input').first();
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(String(value));
-  await input.press('Tab'); // commit
+  // A text or number field, or the drop-down of an enum (a <select> that VS Code draws over).
+  const field = item.locator('input, select').first();
+  await field.waitFor({ state: 'visible', timeout: 15_000 });
+  if (await field.evaluate((el) => el.tagName === 'SELECT')) {
+    await field.selectOption(String(value));
+  } else {
+    await field.fill(String(value));
+    await field.press('Tab'); // commit
+  }
   await beforeLeaving();
   await page.locator(`.tab:has-text("${fileName}")`).first().click();
+  await page.mouse.move(900, 650); // off the tab, whose hover would sit in later screenshots
   await page.locator('.monaco-editor .view-lines').first().waitFor({ state: 'visible' });
 }
 

@@ -3,8 +3,10 @@
 Usage: python -m tests.e2e.vscode.make_model OUT_DIR   (from the repository root)
 
 A Llama with 4 layers and hidden size 256 (about 10 MB) and the tiny trained tokenizer from
-tests/helpers/tiny_models.py. It is small enough to load in a second, yet slow enough per token on a
-CPU (a few to tens of tokens per second) that a long rewrite can be cancelled while it runs.
+tests/helpers/tiny_models.py. It is small enough to load in a second. Its context holds
+MAX_POSITIONS tokens, far more than it decodes in the time the test takes to press Cancel, even
+on a fast idle CPU: the test's long rewrites (maxNewTokens just under that) are still running
+whenever the test cancels them, so the cancel test never races the model.
 
 Its weights are set by hand so that its greedy output is known: every layer adds nothing to
 the residual stream (o_proj and down_proj are zero), so the next token depends only on the
@@ -26,6 +28,7 @@ from transformers import AutoModelForCausalLM
 from tests.helpers.tiny_models import chat_tokenizer, tiny_config
 
 REPEATED_LINE = "    return None\n"
+MAX_POSITIONS = 32_768
 
 
 def bigram_weights(model: torch.nn.Module, chain: list[int]) -> None:
@@ -58,7 +61,7 @@ def main() -> int:
         return 0
     out.mkdir(parents=True, exist_ok=True)
     tok = chat_tokenizer()
-    config = tiny_config("llama", len(tok), layers=4, hidden=256)
+    config = tiny_config("llama", len(tok), layers=4, hidden=256, max_positions=MAX_POSITIONS)
     config.tie_word_embeddings = False  # the LM head gets its own table
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()

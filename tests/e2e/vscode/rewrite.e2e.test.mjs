@@ -1,19 +1,34 @@
 // End-to-end test of the Speculative Edits extension in a real VS Code (code-server), driven
-// by a headless Chromium through playwright-core.
+// by a headless Chromium through playwright-core. Every wait is for something to show up on
+// screen, in a file or in a log (no fixed sleeps), and the test runs once: a failure is a failure.
 //
 //   1. light-bulb path: select lines 1-2, open the code-action menu, pick "Rewrite selection
 //      with instruction…", type an instruction; the rewrite shows up for review (specedit.review
-//      is `inline` by default); Accept All (its keybinding), save: the file on disk must equal
-//      what the engine's CLI produces for the same lines, instruction and model. One undo
-//      then restores the original.
+//      is `inline` by default), in the one SpecEdit status-bar item ("1 change to review" with
+//      the speed); Accept All (its keybinding), save: the file on disk must equal what the
+//      engine's CLI produces for the same lines, instruction and model. One undo then restores
+//      the original.
 //   2. review of a rewrite with two hunks (the test model repeats one known line, see
-//      make_model.py): screenshots mid-stream and in review; accept the first hunk, reject the
-//      second: exactly that mix; one undo: the original; again, Reject All: the original.
-//   3. cancel path: raise maxNewTokens (a settings change the server must receive), select
-//      other lines, run the palette command, type an instruction, press Cancel on the progress
-//      notification, and once more with the review's Cancel lens; the server must have been
-//      told (window/workDoneProgress/cancel, $/cancelRequest) and nothing may change on disk.
-//   3. no server: point specedit.pythonPath at a Python without the package; exactly one
+//      make_model.py): screenshots mid-stream (when the short rewrite is still running by
+//      then) and in review; accept the first hunk, reject the second: exactly that mix; one
+//      undo: the original; again, Reject All: the original.
+//   3. a preset of the light bulb ("Add docstrings") opens the same review (Accept All gives
+//      the CLI's rewrite for that instruction, one undo the original); with specedit.review
+//      set to `off` in the Settings editor, the preset applies directly, with no review.
+//   4. cancel while the rewrite streams: raise maxNewTokens (a settings change the server
+//      must receive) so that the rewrite runs until it is cancelled, then four times: select
+//      lines 5-9, run the palette command, type an instruction; mid-stream (the status item
+//      says rewriting, the editor shows the model's lines above the original ones, nothing
+//      on disk changed) the Cancel item in the status bar and the Cancel button in the
+//      editor's title bar are on screen; cancel with, in turn, the title-bar button, the
+//      status-bar item, Ctrl+Alt+N and the progress notification's Cancel. Each time the
+//      server must have been told, for this very rewrite ($/cancelRequest with the request's
+//      id, or window/workDoneProgress/cancel with its progress token), the Cancel items go,
+//      and the editor's text (saved) is what it was. The note the server shows about a
+//      cancelled rewrite must be gone once the next rewrite starts. Last, with review `off`:
+//      the direct rewrite shows the same Cancel item, which stops it (through the progress
+//      token the extension sent with the command).
+//   5. no server: point specedit.pythonPath at a Python without the package; exactly one
 //      message must say so, with the pip command that installs it.
 //
 // Screenshots and logs go to artifacts/vscode-e2e/ (SPECEDIT_E2E_ARTIFACTS overrides).
@@ -24,11 +39,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   copyLogs,
   enterInstruction,
-  HERE,
   installExtension,
   isDirty,
   launchBrowser,
@@ -75,9 +88,13 @@ const REVIEW_ORIGINAL = 'def check(value):\n    value = int(value)\n    return N
 const REPEATED_LINE = '    return None\n';
 const REVIEWED = { first: 2, last: 4, instruction: 'Return early', file: REVIEW_FILE, original: REVIEW_ORIGINAL };
 const CANCELLED = { first: 5, last: 9, instruction: 'Use the built-in sum instead of the loop' };
-// Phases 1-2 are kept short (3 lines of 7 tokens); phase 3 must run long enough to be cancelled mid-way.
+// The preset the light bulb offers first (specedit.presets' default), on the two-hunk region.
+const PRESET = { ...REVIEWED, instruction: 'Add docstrings' };
+// Phases 1-3 are kept short (3 lines of 7 tokens). Phase 4's rewrites must still be running
+// when Cancel is pressed, however fast the machine: the test model never ends a line of its
+// own and its context holds this many tokens (make_model.py), minutes of decoding.
 const SHORT_MAX_NEW_TOKENS = 21;
-const LONG_MAX_NEW_TOKENS = 2000;
+const LONG_MAX_NEW_TOKENS = 30_000;
 
 const ctx = {};
 
@@ -93,7 +110,8 @@ function userSettings() {
     'specedit.method': 'greedy',
     'specedit.maxNewTokens': SHORT_MAX_NEW_TOKENS,
     'specedit.contextLines': 0,
-    'specedit.trace.server': 'messages',
+    // verbose: the trace has each message's params, to tell which request a cancel was for
+    'specedit.trace.server': 'verbose',
     // a quiet, predictable workbench
     'workbench.startupEditor': 'none',
     'workbench.tips.enabled': false,
@@ -193,6 +211,8 @@ before(async () => {
   ctx.expected.catch(() => {}); // awaited (and reported) by the test
   ctx.expectedReview = ctx.expected.then(() => expectedRewrite(REVIEWED, SHORT_MAX_NEW_TOKENS));
   ctx.expectedReview.catch(() => {});
+  ctx.expectedPreset = ctx.expectedReview.then(() => expectedRewrite(PRESET, SHORT_MAX_NEW_TOKENS));
+  ctx.expectedPreset.catch(() => {});
 
   writeUserSettings();
   const dirs = { userDataDir: ctx.userDataDir, extensionsDir: ctx.extensionsDir, configFile: ctx.configFile };
@@ -241,20 +261,59 @@ function extensionLog() {
   return readLogs(path.join(ctx.userDataDir, 'logs'), /Speculative Edits/);
 }
 
+function traceLog() {
+  return readLogs(path.join(ctx.userDataDir, 'logs'), /Speculative Edits Trace/);
+}
+
 function diskText(name = FILE_NAME) {
   return fs.readFileSync(path.join(ctx.workspace, name), 'utf8');
 }
 
-/** The review's status-bar item ("Speculative Edits review: …"), or '' when there is none. */
-async function reviewLabel(page) {
-  const item = page.locator('.statusbar [aria-label^="Speculative Edits review:"]').first();
-  return (await item.getAttribute('aria-label', { timeout: 1_000 }).catch(() => null)) ?? '';
+// ---- what the screen says ------------------------------------------------------------------
+
+/** The one SpecEdit status item: "Speculative Edits: ready; 2 changes to review; last rewrite …". */
+const PENDING = /; (\d+) changes? to review/;
+
+/** Waits until the status item says `n` changes wait for review; returns its label. */
+function waitForPending(page, n, timeoutMs = 180_000) {
+  return waitForStatus(page, new RegExp(`^Speculative Edits: ready; ${n} changes? to review`), timeoutMs);
 }
 
-async function waitForReview(page, re, timeoutMs) {
+/** Waits until no review is on and nothing rewrites: the status item says ready, nothing pending. */
+async function waitForReviewEnd(page, timeoutMs = 60_000) {
   let label = '';
-  await waitFor(async () => re.test((label = await reviewLabel(page))), `the review to show ${re}`, timeoutMs);
+  await waitFor(async () => {
+    label = await statusLabel(page);
+    return /^Speculative Edits: ready/.test(label) && !PENDING.test(label);
+  }, 'the review to end', timeoutMs);
   return label;
+}
+
+/** Every status item of the extension's (there must be one); the item and its label both carry the aria-label. */
+function specEditItems(page) {
+  return page.locator('.statusbar .statusbar-item[aria-label^="Speculative Edits"]');
+}
+
+/** The status-bar Cancel item, shown while a rewrite of the active editor runs. */
+function cancelItem(page) {
+  return page.locator('.statusbar [aria-label^="Cancel the rewrite of"]').first();
+}
+
+/** The Cancel button in the active editor's title bar. */
+function titleCancel(page) {
+  return page.locator('.editor-actions .action-label[aria-label^="Cancel the Rewrite"]').first();
+}
+
+/** The progress notification of a running rewrite (the only toasts with a Cancel button). */
+function progressToast(page) {
+  return page.locator('.notifications-toasts .notification-toast', {
+    has: page.locator('.monaco-button', { hasText: 'Cancel' }),
+  }).first();
+}
+
+/** A notification toast showing `text`. */
+function toastWith(page, text) {
+  return page.locator('.notifications-toasts .notification-toast', { hasText: text }).first();
 }
 
 /** A CodeLens over the editor, by its exact title. */
@@ -262,21 +321,134 @@ function lens(page, title) {
   return page.locator('.codelens-decoration a').filter({ hasText: title }).first();
 }
 
-/** Waits until `n` hunks show their own Accept lens (stale lenses are gone). */
+/** Waits until `n` hunks show their own Accept lens and no stale lens is left. */
 async function waitForLenses(page, n) {
   const accepts = page.locator('.codelens-decoration a').filter({ hasText: /^Accept$/ });
+  // VS Code asks for the lenses again a moment after an edit; until then it shows the old ones.
   await waitFor(async () => (await accepts.count()) === n, `${n} Accept lens(es)`, 15_000);
-  await sleep(300);
 }
 
-/** Saves the active editor and returns the file's text on disk. */
-async function save(page, name) {
+/** The text on screen in the active editor (spaces as the editor draws them: non-breaking). */
+function editorText(page) {
+  return page.locator('.editor-group-container.active .monaco-editor .view-lines').first().innerText();
+}
+
+/**
+ * Saves the active editor and returns the file's text on disk once the save is done and the
+ * file holds `expected` (or after a while if it never does: the caller's assert shows the
+ * difference). An explicit save writes even a document with no unsaved changes, and VS Code
+ * writes by truncating the file first: a read while "not dirty" could see an empty file.
+ */
+async function save(page, name, expected) {
+  const file = path.join(ctx.workspace, name);
+  const before = fs.statSync(file).mtimeMs;
   await page.keyboard.press('Control+S');
-  await waitFor(async () => !(await isDirty(page, name)), `the save of ${name}`, 15_000);
+  await waitFor(async () => fs.statSync(file).mtimeMs !== before && !(await isDirty(page, name)),
+    `the save of ${name}`, 15_000);
+  await waitFor(() => diskText(name) === expected, `${name} to hold what is expected`, 15_000).catch(() => {});
   return diskText(name);
 }
 
-test('rewrite from the light-bulb menu: the saved file is the engine\'s rewrite', async () => {
+/** Picks `title` in the code-action menu (Ctrl+.) for the selection. */
+async function pickCodeAction(page, title, screenshotName) {
+  // First the light bulb: VS Code asks for the selection's actions on its own once the
+  // selection settles, and that request would cancel the one Ctrl+. makes if it came later
+  // ("No code actions available").
+  await page.locator('.editor-group-container.active .monaco-editor .lightBulbWidget').first()
+    .waitFor({ state: 'visible', timeout: 30_000 });
+  await page.keyboard.press('Control+.');
+  const menu = page.locator('.action-widget');
+  const item = menu.locator('.monaco-list-row', { hasText: title }).first();
+  await item.waitFor({ state: 'visible', timeout: 30_000 });
+  if (screenshotName) {
+    await screenshot(page, ARTIFACTS, screenshotName);
+  }
+  // The menu takes the keyboard (a pointer block lies over it): move the focus, then Enter.
+  const focused = menu.locator('.monaco-list-row.focused');
+  for (let i = 0; i < 10; i++) {
+    const label = (await focused.getAttribute('aria-label').catch(() => null)) ?? '';
+    if (label.startsWith(title)) {
+      break;
+    }
+    await page.keyboard.press('ArrowDown');
+  }
+  assert.ok(((await focused.getAttribute('aria-label')) ?? '').startsWith(title), `${title} is not focused in the menu`);
+  await page.keyboard.press('Enter');
+}
+
+/** Sets specedit.review in the Settings editor and waits until VS Code has stored it. */
+async function setReview(page, value, fileName) {
+  await setSetting(page, 'specedit.review', value, fileName);
+  const file = path.join(ctx.userDataDir, 'User', 'settings.json');
+  await waitFor(() => {
+    const stored = JSON.parse(fs.readFileSync(file, 'utf8'))['specedit.review'] ?? 'inline';
+    return stored === value;
+  }, `specedit.review to be ${value} in the user settings`, 30_000);
+}
+
+// ---- what the extension told the server (the LSP trace, verbose) ---------------------------
+
+function lastMatch(text, re) {
+  let last;
+  for (const m of text.matchAll(re)) {
+    last = m;
+  }
+  return last;
+}
+
+/** The id of the last `specedit/rewrite` request (the review's). */
+function lastRewriteRequestId() {
+  return lastMatch(traceLog(), /Sending request 'specedit\/rewrite - \((\d+)\)'/g)?.[1];
+}
+
+/** The token of the last work-done progress the server created (the rewrite's notification). */
+function lastServerProgressToken() {
+  return lastMatch(traceLog(), /Received request 'window\/workDoneProgress\/create - \([^)]+\)'\.\s*Params: \{\s*"token": "([^"]+)"/g)?.[1];
+}
+
+/** The progress token the extension sent with the last `specedit.rewriteSelection` command. */
+function lastCommandProgressToken() {
+  return lastMatch(traceLog(), /"workDoneToken": "(specedit-command-\d+)"/g)?.[1];
+}
+
+function cancelledRequests() {
+  return [...traceLog().matchAll(/Sending notification '\$\/cancelRequest'\.\s*Params: \{\s*"id": (\d+)/g)].map((m) => m[1]);
+}
+
+function cancelledProgressTokens() {
+  return [...traceLog().matchAll(/Sending notification 'window\/workDoneProgress\/cancel'\.\s*Params: \{\s*"token": "([^"]+)"/g)].map((m) => m[1]);
+}
+
+// ---- the tests -----------------------------------------------------------------------------
+
+/**
+ * One phase of the test. The phases build on each other (a review left open, a setting left
+ * changed), so after a failure the later ones are skipped rather than failing in its wake;
+ * the failure leaves a screenshot and the status bar's and notifications' HTML behind.
+ */
+function phase(name, fn) {
+  test(name, async (t) => {
+    if (ctx.failed) {
+      t.skip(`after the failure of "${ctx.failed}"`);
+      return;
+    }
+    try {
+      await fn();
+    } catch (error) {
+      ctx.failed = name;
+      const n = (ctx.failures = (ctx.failures ?? 0) + 1);
+      await screenshot(ctx.page, ARTIFACTS, `failure-${n}.png`).catch(() => {});
+      for (const part of ['statusbar', 'notifications-toasts']) {
+        const html = await ctx.page.locator(`.${part}`).first().evaluate((el) => el.outerHTML, { timeout: 5_000 })
+          .catch(() => 'none');
+        fs.writeFileSync(path.join(ARTIFACTS, `failure-${n}-${part}.html`), html);
+      }
+      throw error;
+    }
+  });
+}
+
+phase('rewrite from the light-bulb menu: the saved file is the engine\'s rewrite', async () => {
   const page = ctx.page;
   await openFile(page, FILE_NAME);
   const ready = await waitForStatus(page, /^Speculative Edits: (ready|error|not running)/, 180_000);
@@ -284,38 +456,22 @@ test('rewrite from the light-bulb menu: the saved file is the engine\'s rewrite'
   await screenshot(page, ARTIFACTS, '01-ready.png');
 
   await selectLines(page, REWRITE.first, REWRITE.last);
-  await page.keyboard.press('Control+.');
-  const menu = page.locator('.action-widget');
-  const item = menu.locator('.monaco-list-row', { hasText: 'Rewrite selection with instruction' }).first();
-  await item.waitFor({ state: 'visible', timeout: 30_000 });
-  await screenshot(page, ARTIFACTS, '02-code-action-menu.png');
-  // The menu takes the keyboard (a pointer block lies over it): move the focus, then Enter.
-  const focused = menu.locator('.monaco-list-row.focused');
-  for (let i = 0; i < 10; i++) {
-    const label = (await focused.getAttribute('aria-label').catch(() => null)) ?? '';
-    if (label.startsWith('Rewrite selection with instruction')) {
-      break;
-    }
-    await page.keyboard.press('ArrowDown');
-  }
-  assert.match((await focused.getAttribute('aria-label')) ?? '', /^Rewrite selection with instruction/);
-  await page.keyboard.press('Enter');
-
+  await pickCodeAction(page, 'Rewrite selection with instruction', '02-code-action-menu.png');
   await enterInstruction(page, REWRITE.instruction);
   const t0 = Date.now();
-  const review = await waitForReview(page, /pending/, 180_000);
-  const label = await waitForStatus(page, /^Speculative Edits: ready; last rewrite/, 60_000);
-  log(`review after ${Date.now() - t0} ms: ${review}; status: ${label}`);
-  assert.match(review, /tok\/s/, 'the review shows no stats');
+  // One item says it all: the change waiting for review and the rewrite's speed.
+  const label = await waitForStatus(page, /^Speculative Edits: ready; 1 change to review; last rewrite .*tok\/s/, 180_000);
+  log(`review after ${Date.now() - t0} ms; status: ${label}`);
+  assert.equal(await specEditItems(page).count(), 1, 'more than one SpecEdit item in the status bar');
   await lens(page, 'Accept All').waitFor({ state: 'visible', timeout: 10_000 });
   await screenshot(page, ARTIFACTS, '03-review.png');
   assert.equal(diskText(), ORIGINAL, 'something was saved before it was accepted');
 
   await page.keyboard.press('Control+Alt+Y'); // Accept All
-  await waitFor(async () => (await reviewLabel(page)) === '', 'the review to end', 15_000);
+  await waitForReviewEnd(page, 15_000);
   await screenshot(page, ARTIFACTS, '03b-accepted.png');
-  const saved = await save(page, FILE_NAME);
   const expected = await ctx.expected;
+  const saved = await save(page, FILE_NAME, expected.file);
 
   const before = lines(ORIGINAL);
   const got = lines(saved);
@@ -333,10 +489,10 @@ test('rewrite from the light-bulb menu: the saved file is the engine\'s rewrite'
 
   // One undo takes back the whole review (its edits are one undo group).
   await page.keyboard.press('Control+Z');
-  assert.equal(await save(page, FILE_NAME), ORIGINAL, 'one undo after Accept All did not restore the original');
+  assert.equal(await save(page, FILE_NAME, ORIGINAL), ORIGINAL, 'one undo after Accept All did not restore the original');
 });
 
-test('review of two hunks: accept one, reject the other; undo; Reject All', async () => {
+phase('review of two hunks: accept one, reject the other; undo; Reject All', async () => {
   const page = ctx.page;
   const expected = await ctx.expectedReview;
   // The test model's output is known (make_model.py): the CLI agrees, so the hunks are too.
@@ -346,57 +502,115 @@ test('review of two hunks: accept one, reject the other; undo; Reject All', asyn
   await selectLines(page, REVIEWED.first, REVIEWED.last);
   await runCommand(page, 'Speculative Edits: Rewrite Selection with Instruction');
   await enterInstruction(page, REVIEWED.instruction);
-  await waitForReview(page, /rewriting/, 60_000);
   // These 21 tokens take seconds on a busy machine and well under one on an idle one, so the
-  // running state may already be over; the cancel test below shows a long rewrite mid-stream.
-  const running = await lens(page, 'Cancel')
-    .waitFor({ state: 'visible', timeout: 5_000 })
-    .then(() => true, () => false);
-  if (running) {
-    await sleep(300); // some of the output is in
+  // running state may already be over when the Cancel item is looked for (phase 4 asserts it
+  // on a long rewrite); a screenshot if it is still on.
+  if (await cancelItem(page).isVisible()) {
     await screenshot(page, ARTIFACTS, 'r1-review-mid-stream.png');
   } else {
     log('the short review rewrite ended before its running state could be seen');
   }
-  const review = await waitForReview(page, /2 pending/, 180_000);
+  const review = await waitForPending(page, 2);
   log(`review: ${review}`);
   await lens(page, 'Accept All').waitFor({ state: 'visible', timeout: 10_000 });
+  await waitForLenses(page, 2);
   await screenshot(page, ARTIFACTS, 'r2-review-two-hunks.png');
   assert.equal(diskText(REVIEW_FILE), REVIEW_ORIGINAL);
 
-  await waitForLenses(page, 2);
   await lens(page, /^Accept$/).click(); // the first hunk
-  await waitForReview(page, /1 pending/, 15_000);
-  await waitForLenses(page, 1); // VS Code asks for the lenses again a moment after an edit
+  await waitForPending(page, 1, 15_000);
+  await waitForLenses(page, 1);
   await screenshot(page, ARTIFACTS, 'r3-review-one-hunk-accepted.png');
   await lens(page, /^Reject$/).click(); // the second (and last) hunk
-  await waitFor(async () => (await reviewLabel(page)) === '', 'the review to end', 15_000);
+  await waitForReviewEnd(page, 15_000);
   // hunk 1 (line 2 removed) accepted, hunk 2 (line 4 -> two copies of line 3) rejected
-  assert.equal(await save(page, REVIEW_FILE), 'def check(value):\n    return None\n    print(value)\n',
+  const MIX = 'def check(value):\n    return None\n    print(value)\n';
+  assert.equal(await save(page, REVIEW_FILE, MIX), MIX,
     'accepting the first hunk and rejecting the second did not give that mix');
 
   await page.keyboard.press('Control+Z');
-  assert.equal(await save(page, REVIEW_FILE), REVIEW_ORIGINAL, 'one undo after the review did not restore the original');
+  assert.equal(await save(page, REVIEW_FILE, REVIEW_ORIGINAL), REVIEW_ORIGINAL, 'one undo after the review did not restore the original');
 
   // Again, and Reject All: the original, exactly.
   await selectLines(page, REVIEWED.first, REVIEWED.last);
   await runCommand(page, 'Speculative Edits: Rewrite Selection with Instruction');
   await enterInstruction(page, REVIEWED.instruction);
-  await waitForReview(page, /2 pending/, 180_000);
+  await waitForPending(page, 2);
   await page.keyboard.press('Control+Alt+N'); // Reject All
-  await waitFor(async () => (await reviewLabel(page)) === '', 'the review to end', 15_000);
-  await page.keyboard.press('Control+S');
-  await sleep(1_000);
-  assert.equal(diskText(REVIEW_FILE), REVIEW_ORIGINAL, 'Reject All did not leave the original');
+  await waitForReviewEnd(page, 15_000);
+  assert.equal(await save(page, REVIEW_FILE, REVIEW_ORIGINAL), REVIEW_ORIGINAL, 'Reject All did not leave the original');
+});
+
+phase('a preset of the light bulb opens the same review; with review off it applies directly', async () => {
+  const page = ctx.page;
+  const expected = await ctx.expectedPreset;
+  await openFile(page, REVIEW_FILE);
+  assert.equal(diskText(REVIEW_FILE), REVIEW_ORIGINAL);
+
+  await selectLines(page, PRESET.first, PRESET.last);
+  await pickCodeAction(page, PRESET.instruction, 'p0-preset-in-menu.png');
+  const label = await waitForPending(page, 2);
+  log(`preset under review: ${label}`);
+  await lens(page, 'Accept All').waitFor({ state: 'visible', timeout: 10_000 });
+  await waitForLenses(page, 2);
+  await screenshot(page, ARTIFACTS, 'p1-preset-under-review.png');
+  assert.equal(diskText(REVIEW_FILE), REVIEW_ORIGINAL, 'the preset was saved before it was accepted');
+  await page.keyboard.press('Control+Alt+Y'); // Accept All
+  await waitForReviewEnd(page, 15_000);
+  assert.equal(await save(page, REVIEW_FILE, expected.file), expected.file, 'the accepted preset differs from the CLI rewrite');
+  await page.keyboard.press('Control+Z');
+  assert.equal(await save(page, REVIEW_FILE, REVIEW_ORIGINAL), REVIEW_ORIGINAL, 'one undo after the preset did not restore the original');
+
+  // specedit.review = off: the preset lands at once, as the server's edit.
+  await setReview(page, 'off', REVIEW_FILE);
+  await selectLines(page, PRESET.first, PRESET.last);
+  await pickCodeAction(page, PRESET.instruction);
+  await waitFor(() => isDirty(page, REVIEW_FILE), 'the preset to change the document', 180_000);
+  const done = await waitForReviewEnd(page);
+  assert.equal(await lens(page, 'Accept All').count(), 0, 'a review opened with specedit.review off');
+  await screenshot(page, ARTIFACTS, 'p2-preset-applied-directly.png');
+  log(`preset applied directly; status: ${done}`);
+  assert.equal(await save(page, REVIEW_FILE, expected.file), expected.file, 'the preset applied directly differs from the CLI rewrite');
+  await page.keyboard.press('Control+Z');
+  assert.equal(await save(page, REVIEW_FILE, REVIEW_ORIGINAL), REVIEW_ORIGINAL, 'one undo after the direct preset did not restore the original');
+  await setReview(page, 'inline', REVIEW_FILE);
   await openFile(page, FILE_NAME);
 });
 
-test('cancel from the progress notification: nothing changes', async () => {
-  const page = ctx.page;
-  const before = diskText();
+/** Starts the long rewrite of CANCELLED from the palette and waits until it streams. */
+async function startLongRewrite(page, { review = true } = {}) {
+  await selectLines(page, CANCELLED.first, CANCELLED.last);
+  await runCommand(page, 'Speculative Edits: Rewrite Selection with Instruction');
+  await enterInstruction(page, CANCELLED.instruction);
+  // Cancel is in reach however fast the stream: in the status bar and the editor's title bar.
+  await cancelItem(page).waitFor({ state: 'visible', timeout: 60_000 });
+  await titleCancel(page).waitFor({ state: 'visible', timeout: 15_000 });
+  await waitForStatus(page, /^Speculative Edits: rewriting/, 60_000);
+  if (review) {
+    // Mid-stream: the model's lines are in the editor, above the original ones it has not
+    // reached yet, and nothing is on disk.
+    await waitFor(async () => /return\s+None/.test(await editorText(page)), 'the stream to show in the editor', 60_000);
+    assert.match(await editorText(page), /result\s+=\s+add\(result,\s+v\)/, 'the original lines are gone mid-stream');
+  }
+  assert.equal(diskText(), ORIGINAL, 'the file changed on disk mid-stream');
+  assert.equal(await cancelItem(page).isVisible(), true, 'the rewrite ended before it was cancelled');
+}
 
-  // A long rewrite: raise maxNewTokens in the Settings editor; the extension forwards the
-  // change to the server, which logs its new settings.
+/** After a cancel: the Cancel items go, the review ends, the editor's text is the original. */
+async function assertCancelled(page, what) {
+  await cancelItem(page).waitFor({ state: 'hidden', timeout: 60_000 });
+  await titleCancel(page).waitFor({ state: 'hidden', timeout: 15_000 });
+  const label = await waitForReviewEnd(page);
+  log(`cancelled with ${what}; status: ${label}`);
+  assert.equal(await save(page, FILE_NAME, ORIGINAL), ORIGINAL, `the editor was changed by a rewrite cancelled with ${what}`);
+}
+
+phase('cancel while the rewrite streams: title-bar button, status-bar item, key, notification', async () => {
+  const page = ctx.page;
+  assert.equal(diskText(), ORIGINAL);
+
+  // A rewrite that runs until cancelled: raise maxNewTokens in the Settings editor; the
+  // extension forwards the change to the server, which logs its new settings.
   await setSetting(page, 'specedit.maxNewTokens', LONG_MAX_NEW_TOKENS, FILE_NAME, {
     beforeLeaving: () => screenshot(page, ARTIFACTS, '04-settings-editor.png'),
   });
@@ -411,13 +625,37 @@ test('cancel from the progress notification: nothing changes', async () => {
     30_000,
   );
 
-  await selectLines(page, CANCELLED.first, CANCELLED.last);
-  await runCommand(page, 'Speculative Edits: Rewrite Selection with Instruction');
-  await enterInstruction(page, CANCELLED.instruction);
+  // The review's own requests are cancelled with $/cancelRequest for the request's id.
+  const byRequest = [
+    { what: 'the title-bar button', shot: '05-cancel-beside-stream.png', cancel: () => titleCancel(page).click() },
+    { what: 'the status-bar item', shot: '05b-status-cancel.png', cancel: () => cancelItem(page).click() },
+    { what: 'Ctrl+Alt+N', shot: '05c-key-cancel.png', cancel: async () => {
+      await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+      await page.keyboard.press('Control+Alt+N');
+    } },
+  ];
+  let earlierNote;
+  for (const { what, shot, cancel } of byRequest) {
+    await startLongRewrite(page);
+    if (earlierNote) {
+      // The note about the cancelled rewrite before must not sit over this one.
+      await earlierNote.waitFor({ state: 'hidden', timeout: 15_000 });
+    }
+    await screenshot(page, ARTIFACTS, shot);
+    const id = lastRewriteRequestId();
+    assert.ok(id, 'no specedit/rewrite request in the trace');
+    await cancel();
+    await assertCancelled(page, what);
+    await waitFor(() => cancelledRequests().includes(id), `$/cancelRequest for request ${id} (${what})`, 15_000);
+    // The server's note that it was cancelled: shown now, gone when the next rewrite starts.
+    earlierNote = toastWith(page, 'rewrite cancelled');
+    await earlierNote.waitFor({ state: 'visible', timeout: 30_000 });
+  }
+  await screenshot(page, ARTIFACTS, '06-after-cancel.png');
 
-  const toast = page.locator('.notifications-toasts .notification-toast', {
-    has: page.locator('.monaco-button', { hasText: 'Cancel' }),
-  }).first();
+  // The progress notification's Cancel tells the server through the progress token.
+  await startLongRewrite(page);
+  const toast = progressToast(page);
   try {
     await toast.waitFor({ state: 'visible', timeout: 60_000 });
   } catch (e) {
@@ -426,56 +664,28 @@ test('cancel from the progress notification: nothing changes', async () => {
       await page.locator('.notifications-toasts').evaluate((el) => el.outerHTML).catch(() => 'none'));
     throw e;
   }
-  await waitForStatus(page, /^Speculative Edits: rewriting/, 30_000);
-  await sleep(500); // let it get going
-  await screenshot(page, ARTIFACTS, '05-progress-notification.png');
+  await screenshot(page, ARTIFACTS, '06b-progress-notification.png');
+  const token = lastServerProgressToken();
+  assert.ok(token, 'no window/workDoneProgress/create in the trace');
   await toast.locator('.monaco-button', { hasText: 'Cancel' }).click();
-  const t0 = Date.now();
+  await assertCancelled(page, 'the progress notification');
+  await waitFor(() => cancelledProgressTokens().includes(token), `window/workDoneProgress/cancel for ${token}`, 15_000);
 
-  await toast.waitFor({ state: 'hidden', timeout: 60_000 });
-  const label = await waitForStatus(page, /^Speculative Edits: ready/, 60_000);
-  log(`cancelled after ${Date.now() - t0} ms; status: ${label}`);
-  await sleep(2_000); // an edit arriving late would show up here
-  await screenshot(page, ARTIFACTS, '06-after-cancel.png');
-
-  assert.equal(diskText(), before, 'the file changed on disk');
-  // (the review may have shown part of the rewrite meanwhile: the editor's text is what counts)
-  assert.equal(await save(page, FILE_NAME), before, 'the editor was changed by a cancelled rewrite');
-  await waitFor(
-    () => readLogs(path.join(ctx.userDataDir, 'logs'), /Speculative Edits Trace/).includes('window/workDoneProgress/cancel'),
-    'window/workDoneProgress/cancel in the trace',
-    10_000,
-  );
-
-  // Once more, with the review's own Cancel lens: $/cancelRequest for the request.
-  await selectLines(page, CANCELLED.first, CANCELLED.last);
-  await runCommand(page, 'Speculative Edits: Rewrite Selection with Instruction');
-  await enterInstruction(page, CANCELLED.instruction);
-  await waitForReview(page, /rewriting/, 60_000);
-  await waitForStatus(page, /^Speculative Edits: rewriting/, 30_000);
-  await sleep(2_000); // let it get going
-  await screenshot(page, ARTIFACTS, '06b-review-before-cancel.png');
-  // The review's own "Cancel" lens is not drawn while partial results stream in fast (VS Code
-  // redraws lenses only once edits pause), so this second rewrite is cancelled with the
-  // command the lens runs, from the command palette: the client cancels its request
-  // ($/cancelRequest). (Cancelling from the notification again sends only
-  // window/workDoneProgress/cancel, so waiting for $/cancelRequest after it was a race.)
-  await runCommand(page, 'Speculative Edits: Cancel the Rewrite');
-  await waitFor(async () => (await reviewLabel(page)) === '', 'the review to end', 30_000);
-  const again = await waitForStatus(page, /^Speculative Edits: ready/, 60_000);
-  log(`cancelled mid-stream; status: ${again}`);
-  await sleep(1_000);
-  await screenshot(page, ARTIFACTS, '06c-after-second-cancel.png');
-  assert.equal(await save(page, FILE_NAME), before, 'the editor was changed by a cancelled review');
-  await waitFor(
-    () => readLogs(path.join(ctx.userDataDir, 'logs'), /Speculative Edits Trace/).includes('$/cancelRequest'),
-    '$/cancelRequest in the trace',
-    10_000,
-  );
+  // With review off, the server applies the rewrite itself; the same Cancel item stops it,
+  // through the progress token the extension sent along with the command.
+  await setReview(page, 'off', FILE_NAME);
+  await startLongRewrite(page, { review: false });
+  await screenshot(page, ARTIFACTS, '06c-direct-rewrite-cancel.png');
+  const commandToken = lastCommandProgressToken();
+  assert.ok(commandToken, 'the command carried no progress token of the extension');
+  await cancelItem(page).click();
+  await assertCancelled(page, 'the status-bar item (review off)');
+  await waitFor(() => cancelledProgressTokens().includes(commandToken), `window/workDoneProgress/cancel for ${commandToken}`, 15_000);
+  assert.equal(diskText(), ORIGINAL, 'the file changed on disk');
   assert.notEqual(await statusLabel(page), '', 'status item vanished');
 });
 
-test('a Python without the server: one message with the install command', async () => {
+phase('a Python without the server: one message with the install command', async () => {
   const page = ctx.page;
   // A virtual environment without the package (and without the other Python's site-packages).
   const venv = path.join(ctx.tmp, 'venv-without-server');
@@ -492,7 +702,9 @@ test('a Python without the server: one message with the install command', async 
   const toasts = page.locator('.notifications-toasts .notification-toast');
   const message = toasts.filter({ hasText: 'is not installed for' });
   await message.first().waitFor({ state: 'visible', timeout: 30_000 });
-  await sleep(700); // past the toast's fade-in
+  // past its fade-in, for the screenshot
+  await toasts.filter({ hasText: 'is not installed for' }).and(page.locator('.notification-fade-in-done')).first()
+    .waitFor({ state: 'visible', timeout: 15_000 });
   await screenshot(page, ARTIFACTS, '07-server-not-installed.png');
   const text = await message.first().innerText();
   assert.ok(text.includes(`${python} -m pip install speculative-edits`), `no install command in: ${text}`);

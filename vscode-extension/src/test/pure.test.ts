@@ -1,6 +1,8 @@
 // Unit tests of the extension's pure helpers (no VS Code needed): `npm test`.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { ClientCapabilities } from 'vscode-languageclient/node';
+import { declineEditResolution } from '../presetActions';
 import { asRecentList, pushRecent } from '../recent';
 import { serverSettings, type ServerSettingKey } from '../settings';
 import { isServerStatus, viewForClientState, viewForStatus } from '../status';
@@ -88,6 +90,43 @@ void test('status bar: ready shows the last rewrite tokens/s and speed-up', () =
   });
   assert.equal(noSpeedup.text, '$(zap) SpecEdit: 7.3 tok/s');
   assert.equal(viewForStatus({ state: 'ready', model: 'tiny' }).text, '$(check) SpecEdit');
+});
+
+void test('status bar: one item says the state, the changes waiting for review and the last speed', () => {
+  const ready = {
+    state: 'ready' as const,
+    model: 'tiny',
+    lastRewrite: { tokensPerSecond: 296.2, speedup: 0.8, outputTokens: 21, forwardPasses: 21 },
+  };
+  const pending = viewForStatus(ready, { kind: 'pending', changes: 2 });
+  assert.equal(pending.text, '$(diff) SpecEdit: 2 changes to review · 296 tok/s · 0.8×');
+  assert.equal(pending.ariaLabel, 'Speculative Edits: ready; 2 changes to review; last rewrite 296 tok/s, 0.8× speed-up');
+  assert.match(pending.tooltip, /Accept All \(Ctrl\+Alt\+Y\)/);
+  assert.match(pending.tooltip, /21 tokens in 21 forward passes/);
+  // the speed once, not twice
+  assert.equal(pending.text.split('tok/s').length, 2);
+  assert.equal(viewForStatus({ state: 'ready', model: 'tiny' }, { kind: 'pending', changes: 1 }).text,
+    '$(diff) SpecEdit: 1 change to review');
+  // streaming for review before the server says "busy": already rewriting
+  const streaming = viewForStatus(ready, { kind: 'streaming' });
+  assert.equal(streaming.ariaLabel, 'Speculative Edits: rewriting');
+  assert.match(streaming.tooltip, /Cancel/);
+  assert.equal(viewForStatus({ state: 'busy', model: 'tiny' }, { kind: 'streaming' }).ariaLabel, 'Speculative Edits: rewriting');
+  // a review outlives a server restart: still said
+  assert.equal(viewForClientState('starting', undefined, { kind: 'pending', changes: 3 }).ariaLabel,
+    'Speculative Edits: starting the language server; 3 changes to review');
+  assert.equal(viewForStatus(ready).text, '$(zap) SpecEdit: 296 tok/s · 0.8×');
+});
+
+void test('presets as commands: the client does not offer to resolve an action\'s edit', () => {
+  const caps: ClientCapabilities = {
+    textDocument: { codeAction: { dataSupport: true, resolveSupport: { properties: ['edit', 'command'] } } },
+  };
+  declineEditResolution(caps);
+  assert.deepEqual(caps.textDocument?.codeAction?.resolveSupport?.properties, ['command']);
+  const none: ClientCapabilities = {};
+  declineEditResolution(none);
+  assert.deepEqual(none, {});
 });
 
 void test('status bar: client-side states', () => {
