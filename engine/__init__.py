@@ -26,6 +26,7 @@ from .contract import (
     RewriteCancelled,
     SpecEditError,
     TokenizerMismatchError,
+    UnsupportedModelError,
     default_model,
 )
 
@@ -75,6 +76,7 @@ __all__ = [
     "DecodeStats",
     "SpecEditError",
     "TokenizerMismatchError",
+    "UnsupportedModelError",
     "default_model",
     "load_model",
     "parse_method",

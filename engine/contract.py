@@ -21,7 +21,9 @@ METHODS = ("speculative", "greedy", "prompt-lookup", "draft-model")
 # What an editor's settings may choose: draft-model needs a second model they cannot name.
 SERVER_METHODS = ("speculative", "greedy", "prompt-lookup")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+# How weights are held: `gguf` computes on a GGUF file's own 4-8 bit blocks (the native
+# decoder, CPU only); the others are dense copies.
+DTYPES = ("auto", "gguf", "float32", "bfloat16", "float16")
 # How the rewrite prompt is worded (engine/prompt.py). Every format primes the answer with the
 # opening fence, so the original code, as the answer would spell it, stays the draft.
 #   instruction-first: our system message; the instruction, then the context, then the code
@@ -107,6 +109,10 @@ class InvalidRequestError(SpecEditError):
 
 class ModelNotFoundError(SpecEditError):
     """A model spec resolved to nothing: no catalog entry, no folder, no hub model."""
+
+
+class UnsupportedModelError(SpecEditError):
+    """A model file the engine cannot run: an architecture or weight type it does not have."""
 
 
 class PromptTooLongError(SpecEditError):

@@ -37,15 +37,40 @@ def cpu_has_native_bf16() -> bool:
     return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
 
 
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """auto: bfloat16 on a GPU that has it, float16 on other GPUs; on the CPU, bfloat16 only
-    where the CPU computes it natively, else float32."""
+# What the native decoder holds weights as (a GGUF's own blocks, or dense copies).
+NATIVE_DTYPES = ("gguf", "float32", "bfloat16")
+
+
+def resolve_weights(dtype: str, device: torch.device, gguf: bool = False) -> str:
+    """The contract name of how weights are held, for `dtype` (maybe auto) on `device`.
+
+    auto: on the CPU, a GGUF model's own blocks (the native kernels read 4-8 bits a weight
+    where a dense copy reads 16-32, and a one-token pass is bound by those reads); other
+    models bfloat16 where the CPU computes it natively, else float32. On a GPU bfloat16 where
+    supported, else float16.
+    """
+    if dtype not in DTYPES:
+        raise SpecEditError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
     if dtype == "auto":
         if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
         if device.type == "mps":
-            return torch.float16
-        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
-    if dtype not in TORCH_DTYPES:
-        raise SpecEditError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
-    return TORCH_DTYPES[dtype]
+            return "float16"
+        if gguf:
+            return "gguf"
+        return "bfloat16" if cpu_has_native_bf16() else "float32"
+    if dtype == "gguf" and not gguf:
+        raise SpecEditError("--dtype gguf computes on a GGUF file's own weights: name a catalog "
+                            "model or a .gguf file, or pick float32 or bfloat16")
+    if dtype == "gguf" and device.type != "cpu":
+        raise SpecEditError(f"--dtype gguf runs on the CPU only; use --device cpu, or "
+                            f"--dtype bfloat16 on {device.type}")
+    return dtype
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """The torch dtype of a dense model (transformers' or a synthetic one) for `dtype`."""
+    weights = resolve_weights(dtype, device)
+    if weights not in TORCH_DTYPES:
+        raise SpecEditError(f"dtype {weights!r} is for GGUF models only")
+    return TORCH_DTYPES[weights]

@@ -16,7 +16,7 @@ import torch
 
 from engine.contract import ModelNotFoundError, SpecEditError
 
-from .devices import resolve_device, resolve_dtype
+from .devices import NATIVE_DTYPES, TORCH_DTYPES, resolve_device, resolve_weights
 
 if TYPE_CHECKING:
     from engine.decode.draft_length import PassCostCurve
@@ -28,8 +28,10 @@ class LoadedModel:
     name: str  # the spec the user gave
     path: str  # where the weights came from
     device: torch.device
-    dtype: torch.dtype
-    # `auto` or a thread count (model/threads.py), applied before each rewrite.
+    # How the weights are held and computed: a contract.DTYPES name other than auto ("gguf":
+    # the GGUF file's own blocks, computed on by the native decoder).
+    dtype: str
+    # `auto` or a thread count (engine/threads.py), applied before each rewrite.
     threads: str | int = "auto"
     # What a pass costs against the tokens it verifies, per thread count (cost_curve.pass_cost
     # fills it once for each).
@@ -71,6 +73,21 @@ def _known_catalog_names() -> list[str]:
     from . import catalog
 
     return sorted(catalog.CATALOG)
+
+
+def _gguf_file(spec: str, log: Callable[[str], None]) -> Path | None:
+    """The GGUF a spec names: a catalog model's (fetched and verified once), or a local
+    .gguf file; None for anything else (a folder, a hub id)."""
+    from . import catalog
+
+    if spec in catalog.CATALOG:
+        return catalog.ensure_gguf(spec, log=log)
+    path = Path(spec).expanduser()
+    if path.suffix.lower() == ".gguf":
+        if not path.is_file():
+            raise ModelNotFoundError(f"no GGUF file at {str(path)!r}: check the path")
+        return path
+    return None
 
 
 # The whole reachability check: name lookup included, which socket timeouts do not cover
@@ -120,15 +137,14 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto", *,
                threads: str | int | None = None) -> LoadedModel:
     """Load model and tokenizer once; reuse the result for every rewrite.
 
+    spec: a catalog name, a .gguf file, a transformers folder or a hub id. A GGUF model runs
+    on the native decoder on the CPU (its own blocks with dtype gguf, the CPU's default, or
+    dense float32/bfloat16 copies); everything else, and a GPU, runs transformers' model.
     threads: `auto`, a number, or None for SPECEDIT_THREADS (else auto); see threads.py.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from .packed_linear import pack_linears, packing_applies
     from .threads import threads_setting
 
     thread_setting = threads_setting(threads)  # a bad value fails before seconds of loading
-
     log = log or _stderr
     if not sys.stderr.isatty():
         # transformers' loading bars would clutter logs and the editor's output channel.
@@ -136,11 +152,35 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto", *,
 
         hf_logging.disable_progress_bar()
     torch_device = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, torch_device)
+    gguf = _gguf_file(spec, log)
+    weights = resolve_weights(dtype, torch_device, gguf is not None)
+    if gguf is not None and weights in NATIVE_DTYPES:
+        from .gguf.load import load_native
+
+        model, tokenizer = load_native(gguf, weights)
+        return LoadedModel(model, tokenizer, spec, str(gguf), torch_device, weights,
+                           thread_setting)
+    return _load_transformers(spec, gguf, torch_device, weights, thread_setting, log)
+
+
+def _load_transformers(spec: str, gguf: Path | None, torch_device: torch.device, weights: str,
+                       thread_setting: str | int, log: Callable[[str], None]) -> LoadedModel:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .packed_linear import pack_linears, packing_applies
+
+    torch_dtype = TORCH_DTYPES[weights]
     tried: list[str] = []
     hub_tried = False
 
     folder = _catalog_folder(spec, torch_dtype, log)
+    if folder is None and gguf is not None:  # a .gguf file, dequantised by transformers
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
+                                                     dtype=torch_dtype)
+        model.to(torch_device).eval()
+        return LoadedModel(model, tokenizer, spec, str(gguf), torch_device, weights,
+                           thread_setting)
     if folder is None:
         tried.append("the offline catalog")
         local = Path(spec).expanduser()
@@ -172,5 +212,5 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto", *,
     model.to(torch_device).eval()
     if packing_applies(torch_device, torch_dtype):
         pack_linears(model)
-    return LoadedModel(model, tokenizer, spec, str(source), torch_device, torch_dtype,
+    return LoadedModel(model, tokenizer, spec, str(source), torch_device, weights,
                        thread_setting)

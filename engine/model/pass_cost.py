@@ -154,6 +154,15 @@ def model_pass_cost(model: Any) -> PassCostCurve:
     return _measured[model]
 
 
+def _forward_kind(model: Any) -> str:
+    """Which forward pass a curve was measured on: the native decoder's (by how it holds
+    weights), or transformers' with packed or plain linear layers."""
+    storage = getattr(model, "storage", None)
+    if isinstance(storage, str):
+        return f"native-{storage}"
+    return "packed" if is_packed(model) else "linear"
+
+
 def _disk_path(loaded: LoadedModel) -> Path | None:
     """Where a catalog model's curve is kept; None for other models (folders change)."""
     try:
@@ -165,7 +174,7 @@ def _disk_path(loaded: LoadedModel) -> Path | None:
     # The machine matters as much as the model: a copied cache must not carry its curve.
     key = "|".join([loaded.name, str(loaded.device), str(loaded.dtype), platform.node(),
                     platform.machine(), str(torch.get_num_threads()), torch.__version__,
-                    "packed" if is_packed(loaded.model) else "linear"])
+                    _forward_kind(loaded.model)])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return catalog.cache_root() / "pass-cost" / f"{loaded.name}-{digest}.json"
 

@@ -1,6 +1,8 @@
-"""Speculative output equals greedy output, token for token (float32, CPU).
+"""Speculative output equals greedy output, token for token, in every way the engine runs a
+model that it calls exact: transformers' float32 (plain and with packed linear layers) and
+the native decoder on a GGUF's own blocks and on dense float32 and bfloat16 copies.
 
-Models of three architectures with random weights; the "original code" is the model's own
+Models of several architectures with random weights; the "original code" is the model's own
 greedy output with edits applied (insertions, deletions, replacements, several hunks,
 repeated lines, empty, longer or shorter), which is exactly how a real rewrite looks to
 the verifier: mostly the same tokens, with a few places where the model writes its own.
@@ -9,7 +11,9 @@ the verifier: mostly the same tokens, with a few places where the model writes i
 from __future__ import annotations
 
 import functools
+import tempfile
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -27,18 +31,31 @@ from engine.decode.proposers import (
 )
 from engine.decode.runner import ModelRunner
 from engine.decode.stopping import StopTokens
+from engine.model.gguf.decoder import NativeDecoder
+from engine.model.gguf.reader import GGUFFile
 from engine.model.packed_linear import pack_linears
 from tests.helpers.reference import greedy_reference
+from tests.helpers.tiny_gguf import write_tiny_gguf
 from tests.helpers.tiny_models import tiny_model
 
 # "+packed": the Linear layers packed for oneDNN, as load_model runs them on the CPU.
-ARCHS = ["gpt2", "llama", "qwen2", "qwen2+packed"]
+# "native:ARCH:TYPE:STORAGE": the native decoder on a tiny GGUF whose matrices are TYPE,
+# holding them as STORAGE (gguf: the file's own blocks).
+TRANSFORMERS = ["gpt2", "llama", "qwen2", "qwen2+packed"]
+NATIVE = ["native:qwen2:Q8_0:gguf", "native:llama:Q4_K:gguf", "native:qwen2:Q6_K:gguf",
+          "native:qwen2:Q5_0:bfloat16", "native:llama:F32:float32"]
+ARCHS = TRANSFORMERS + NATIVE
 VOCAB = 400
 MAX_NEW = 80
 
 
 @functools.cache
-def model(arch: str) -> torch.nn.Module:
+def model(arch: str) -> torch.nn.Module | NativeDecoder:
+    if arch.startswith("native:"):
+        _, base, matrix_type, storage = arch.split(":")
+        path = Path(tempfile.mkdtemp()) / f"{base}-{matrix_type}.gguf"
+        return NativeDecoder(GGUFFile(write_tiny_gguf(path, base, matrix_type=matrix_type,
+                                                      seed=1)), storage)
     base, _, variant = arch.partition("+")
     built = tiny_model(base, seed=1, vocab_size=VOCAB)
     if variant == "packed":
@@ -53,7 +70,7 @@ def greedy(arch: str, prompt: tuple[int, ...], stop_id: int | None) -> tuple[int
 
 
 def test_greedy_reference_matches_transformers_generate() -> None:
-    for arch in ARCHS:
+    for arch in TRANSFORMERS:
         prompt = [5, 17, 42, 99, 3]
         ours = greedy(arch, tuple(prompt), None)
         theirs = model(arch).generate(torch.tensor([prompt]), max_new_tokens=MAX_NEW,
