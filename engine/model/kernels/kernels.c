@@ -229,6 +229,17 @@ SEK_INLINE __m256 silu_mul_v(__m256 g, __m256 u) {
 
 static inline int clamp_threads(int n) { return n < 1 ? 1 : n; }
 
+/* Threads worth waking for `work` operations: a parallel region costs its fork and join,
+ * and on a machine whose other cores are busy a join can wait a whole scheduler slice for a
+ * descheduled thread, so small calls (a one-token pass's norms, SiLU, quantization) run on
+ * the calling thread. Which thread computes what never changes a result's bits. */
+#define SEK_WORK_PER_THREAD (1 << 17)
+static inline int threads_for(int n, double work) {
+    n = clamp_threads(n);
+    double most = work / SEK_WORK_PER_THREAD;
+    return most < 1.0 ? 1 : most < n ? (int)most : n;
+}
+
 /* ------------------------------------------------------------------------------------------
  * Small informational exports.
  * ---------------------------------------------------------------------------------------- */
@@ -400,7 +411,7 @@ int sek_quantize_rows_q8(const float *x, int64_t M, int64_t K, int64_t ldx, void
     if (!x || !out || M < 0 || ldx < K) return SEK_ERR_ARG;
     if (K <= 0 || K % 32) return SEK_ERR_SHAPE;
     int64_t rowb = sek_q8_row_bytes(K);
-    nthreads = clamp_threads(nthreads);
+    nthreads = threads_for(nthreads, 4.0 * (double)M * (double)K);
 #pragma omp parallel for num_threads(nthreads) schedule(static) if (M > 1)
     for (int64_t m = 0; m < M; m++)
         quantize_row(x + m * ldx, K, (q8g *)((uint8_t *)out + m * rowb));
@@ -926,7 +937,8 @@ int sek_matmul_q8(const void *xq, int64_t M, int64_t K, const void *w, int wtype
     if (!xq || !w || !y || M < 0 || N < 0 || ldy < N) return SEK_ERR_ARG;
     if (K <= 0 || K % blk || K % 32) return SEK_ERR_SHAPE;
     if (M == 0 || N == 0) return SEK_OK;
-    return q8_matmul(NULL, 0, xq, M, K, w, wtype, N, bias, y, ldy, clamp_threads(nthreads));
+    return q8_matmul(NULL, 0, xq, M, K, w, wtype, N, bias, y, ldy,
+                     threads_for(nthreads, (double)M * (double)N * (double)K));
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -1093,7 +1105,7 @@ int sek_matmul(const float *x, int64_t M, int64_t K, int64_t ldx, const void *w,
     if (!type_info(wtype, &blk, &bytes)) return SEK_ERR_TYPE;
     if (!x || !w || !y || M < 0 || N < 0 || ldx < K || ldy < N) return SEK_ERR_ARG;
     if (K <= 0 || K % blk) return SEK_ERR_SHAPE;
-    nthreads = clamp_threads(nthreads);
+    nthreads = threads_for(nthreads, (double)M * (double)N * (double)K);
     if (M == 0 || N == 0) return SEK_OK;
     if (is_dense(wtype)) return matmul_dense(x, M, K, ldx, (const uint8_t *)w, wtype, N, bias, y, ldy, nthreads);
     if (K % 32) return SEK_ERR_SHAPE;
@@ -1250,7 +1262,7 @@ int sek_attention(const float *q, int64_t M, int64_t Hq, int64_t D, const float 
         return SEK_ERR_ARG;
     if (Hq % Hkv || start + M > capacity || kv_row_stride < D) return SEK_ERR_SHAPE;
     if (M == 0) return SEK_OK;
-    nthreads = clamp_threads(nthreads);
+    nthreads = threads_for(nthreads, 2.0 * (double)M * (double)Hq * (double)(start + M) * (double)D);
     const int64_t grp = Hq / Hkv, nmax = start + M;
     /* A work item is (row, a run of heads sharing a KV head): whole groups when there are
      * enough items for the threads, else single heads. Either way each (row, head) gets the
@@ -1288,7 +1300,7 @@ int sek_attention(const float *q, int64_t M, int64_t Hq, int64_t D, const float 
 int sek_rms_norm(const float *x, int64_t M, int64_t H, const float *weight, float eps, float *y,
                  int nthreads) {
     if (!x || !weight || !y || M < 0 || H <= 0) return SEK_ERR_ARG;
-    nthreads = clamp_threads(nthreads);
+    nthreads = threads_for(nthreads, 3.0 * (double)M * (double)H);
 #pragma omp parallel for num_threads(nthreads) schedule(static) if (M > 1)
     for (int64_t m = 0; m < M; m++) {
         const float *xr = x + m * H;
@@ -1315,7 +1327,7 @@ int sek_rms_norm(const float *x, int64_t M, int64_t H, const float *weight, floa
 int sek_silu_mul(const float *gate, int64_t ldg, const float *up, int64_t ldu, int64_t M, int64_t F,
                  float *y, int64_t ldy, int nthreads) {
     if (!gate || !up || !y || M < 0 || F < 0 || ldg < F || ldu < F || ldy < F) return SEK_ERR_ARG;
-    nthreads = clamp_threads(nthreads);
+    nthreads = threads_for(nthreads, 16.0 * (double)M * (double)F);
     /* parallel over rows, or over column chunks of a single row */
     const int64_t CH = 1024;
     const int64_t nch = (F + CH - 1) / CH, items = M * nch;
@@ -1379,7 +1391,7 @@ int sek_get_rows(const void *w, int wtype, int64_t V, int64_t K, const int64_t *
     if (K <= 0 || K % blk) return SEK_ERR_SHAPE;
     for (int64_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= V) return SEK_ERR_ARG;
-    nthreads = clamp_threads(nthreads);
+    nthreads = threads_for(nthreads, 4.0 * (double)n * (double)K);
     const int64_t wrow = K / blk * bytes;
 #pragma omp parallel for num_threads(nthreads) schedule(static) if (n > 1)
     for (int64_t i = 0; i < n; i++) dequant_row(wtype, (const uint8_t *)w + ids[i] * wrow, K, out + i * K);
