@@ -35,8 +35,8 @@ PROMPT_FORMATS = ("instruction-first", "canitedit", "instruction-last")
 
 # The model when none is named; SPECEDIT_MODEL overrides it for the CLI and the server alike.
 MODEL_ENV = "SPECEDIT_MODEL"
-# The catalog model with the best CanItEdit pass@1 (30.5% against the 0.5B's 10.5%, all 105
-# problems; engine/bench/results/README.md), about 3x slower a pass than the 0.5B on a CPU.
+# The catalog model with the best CanItEdit pass@1 on all 105 problems
+# (engine/bench/results/README.md); a pass costs about three of the 0.5B's.
 BUILTIN_DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
 DEFAULT_DEVICE = "auto"
 DEFAULT_DTYPE = "auto"

@@ -85,12 +85,12 @@ def _run_rewrite(args: argparse.Namespace) -> int:
     from engine.rewriting.prompt import language_for_path
     from engine.rewriting.rewrite import rewrite
 
-    from .terminal import TerminalProgress
+    from .progress_bar import ProgressBar
 
     loaded = load_model(args.model, args.device, args.dtype, threads=args.threads)
     draft = (load_model(args.draft, args.device, args.dtype, threads=args.threads)
              if args.draft else None)
-    with TerminalProgress(total=None) as progress:
+    with ProgressBar(total=None) as progress:
         result = rewrite(loaded, region.text, args.instruction,
                          language=language_for_path(args.file.name),
                          context_before=region.context_before,

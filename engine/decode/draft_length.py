@@ -30,9 +30,8 @@ class PassCostCurve:
     (measured by cost_curve.py; defined here so that the policy needs no torch).
 
     single_seconds: a one-token pass when it is off that line (None: on it). On a CPU a
-    one-token pass takes the matrix-vector path and costs about half of a 2- to 8-token
-    pass (0.5B float32, one thread: 145 ms against 260-390 ms), so a short draft costs a
-    whole extra one-token pass before it saves anything.
+    one-token pass can take a cheaper matrix-vector path than a pass of a few tokens, so a
+    short draft may cost a whole extra one-token pass before it saves anything.
     """
 
     fixed_seconds: float

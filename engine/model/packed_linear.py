@@ -41,8 +41,8 @@ class PackedLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous()
         if x.dtype == torch.float32 and x.numel() == 2 * self.in_features:
-            # oneDNN's float32 kernel for exactly two rows is slower than for three (the
-            # 1.5B model's head: 68 ms against 46 on one thread): one padding row is cheaper.
+            # oneDNN's float32 kernel for exactly two rows is slower than its kernel for
+            # three (results: "What a pass costs"): one padding row is cheaper.
             rows = torch.cat([x.reshape(2, -1), x.new_zeros(1, self.in_features)])
             out = self._linear(rows)[:2]
             return out.reshape(*x.shape[:-1], self.out_features)
@@ -80,7 +80,7 @@ def pack_linears(model: Any) -> int:
 
 def _return_freed_memory() -> None:
     """Hand the replaced dense weights' memory back to the system. glibc keeps freed memory
-    in its heap: without this the 0.5B model in float32 held 1.3 GB more after packing."""
+    in its heap: without this a packed model keeps its dense weights' memory too."""
     gc.collect()
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:

@@ -1,10 +1,8 @@
 """How many CPU threads a rewrite's forward passes use.
 
-Measured on a 2-core CPU (engine/bench/results/README.md, "Threads"): on a quiet machine two
-threads make a speculative rewrite about 1.3x faster than one, but when another process keeps
-one core busy, two threads are 2-2.5x slower than one (every parallel region waits for the
-thread that shares its core), while one thread runs as fast as on a quiet machine. A one-token
-pass gains nothing from a second thread either way (it is bound by memory bandwidth).
+On a quiet machine a second thread makes a rewrite faster, but when another process keeps a
+core busy, every parallel region waits for the thread that shares that core, and two threads
+run slower than one (engine/bench/results/README.md, "Threads").
 
 So the default, `auto`, looks at the cores before each rewrite: it samples how busy each core
 this process may use is over SAMPLE_SECONDS (/proc/stat; the engine is idle then, so the busy

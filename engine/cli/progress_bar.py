@@ -1,4 +1,4 @@
-"""A tokens/s progress bar on stderr, shown only when stderr is a terminal."""
+"""A tokens/s progress bar on stderr for `specedit rewrite`, shown only on a terminal."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Any
 from engine.decode.loop import Progress
 
 
-class TerminalProgress:
+class ProgressBar:
     def __init__(self, total: int | None = None, desc: str = "rewriting") -> None:
         self.total = total
         self.desc = desc
         self._bar: Any = None
 
-    def __enter__(self) -> TerminalProgress:
+    def __enter__(self) -> ProgressBar:
         if sys.stderr.isatty():
             from tqdm import tqdm
 
