@@ -77,17 +77,28 @@ def _known_catalog_names() -> list[str]:
 
 def _gguf_file(spec: str, log: Callable[[str], None]) -> Path | None:
     """The GGUF a spec names: a catalog model's (fetched and verified once), or a local
-    .gguf file; None for anything else (a folder, a hub id)."""
+    GGUF file (by its header: Ollama's blobs have no suffix); None for anything else (a
+    folder, a hub id)."""
     from . import catalog
 
     if spec in catalog.CATALOG:
         return catalog.ensure_gguf(spec, log=log)
     path = Path(spec).expanduser()
+    if path.is_file() and _starts_like_gguf(path):  # Ollama keeps GGUFs without the suffix
+        return path
     if path.suffix.lower() == ".gguf":
         if not path.is_file():
             raise ModelNotFoundError(f"no GGUF file at {str(path)!r}: check the path")
-        return path
+        raise ModelNotFoundError(f"{str(path)!r} is not a GGUF file (it lacks the GGUF header)")
     return None
+
+
+def _starts_like_gguf(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == b"GGUF"
+    except OSError:
+        return False
 
 
 # The whole reachability check: name lookup included, which socket timeouts do not cover

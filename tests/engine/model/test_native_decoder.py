@@ -125,8 +125,12 @@ def test_a_block_type_the_kernels_lack_is_refused_in_one_line(tmp_path: Path) ->
     assert "\n" not in str(info.value)
 
 
-def test_a_gguf_path_loads_on_the_native_decoder_and_rewrites(files: dict[str, Path]) -> None:
-    loaded = load_model(str(files["qwen2-mixed"]), "cpu", "auto", threads=1)
+def test_a_gguf_path_loads_on_the_native_decoder_and_rewrites(files: dict[str, Path],
+                                                               tmp_path: Path) -> None:
+    # A file without the suffix, as Ollama keeps its models, is found by its header.
+    blob = tmp_path / "sha256-0123"
+    blob.symlink_to(files["qwen2-mixed"])
+    loaded = load_model(str(blob), "cpu", "auto", threads=1)
     assert loaded.dtype == "gguf" and isinstance(loaded.model, NativeDecoder)
     code = "def add(a, b):\n    return a + b\n"
     greedy = rewrite(loaded, code, "Add type hints", method="greedy", max_new_tokens=30)
@@ -141,5 +145,9 @@ def test_dense_copies_and_missing_files_and_wrong_dtypes(files: dict[str, Path],
     assert dense.dtype == "bfloat16" and dense.model.storage == "bfloat16"
     with pytest.raises(SpecEditError, match="no GGUF file at"):
         load_model(str(files["qwen2-mixed"].with_name("nothing.gguf")), "cpu", "auto")
+    not_gguf = files["qwen2-mixed"].with_name("text.gguf")
+    not_gguf.write_text("hello")
+    with pytest.raises(SpecEditError, match="is not a GGUF file"):
+        load_model(str(not_gguf), "cpu", "auto")
     with pytest.raises(SpecEditError, match="--dtype gguf computes on a GGUF file"):
         load_model(str(tiny_chat_model_dir), "cpu", "gguf")
