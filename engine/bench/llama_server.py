@@ -19,7 +19,10 @@ fence). Our greedy runs once per task, quiet, as the reference text.
 `remote` checks the language server's remote engine against llama-server's OpenAI API (what
 a team without a GPU would run): each task is rewritten through `specedit.endpoint`'s path
 (engine.rewriting.remote) with the selection sent as `prediction`, and again without it (the
-server's own greedy); the texts must be the same.
+server's own greedy); the texts must be the same. The server runs with --no-cache-prompt:
+with its default, a request that reuses the cached prompt of the request before gets
+logits that differ slightly from a fresh prefill, so two identical requests can get
+different text at a near-tie (seen on 11_fibonacci), whatever the prediction.
 """
 
 from __future__ import annotations
@@ -95,9 +98,9 @@ class Row:
 
 
 def server_command(path: Path, gguf: Path, port: int, spec_type: str,
-                   threads: int | None) -> list[str]:
+                   threads: int | None, *extra: str) -> list[str]:
     command = [str(path), "-m", str(gguf), "-c", "8192", "-np", "1", "--host", "127.0.0.1",
-               "--port", str(port), "--spec-type", spec_type]
+               "--port", str(port), "--spec-type", spec_type, *extra]
     if threads is not None:
         command += ["-t", str(threads), "-tb", str(threads)]
     return command
@@ -185,7 +188,7 @@ def remote(args: argparse.Namespace) -> int:
                                           log=notes.append)
         return result.text, result.stats.wall_seconds, result.prediction_sent, result.primed
 
-    command = server_command(path, gguf, args.port, "none", None)
+    command = server_command(path, gguf, args.port, "none", None, "--no-cache-prompt")
     with server(command, url, args.out / "server.log", {}):
         for task in tasks:
             text, seconds, sent, primed = asyncio.run(one(task, True))

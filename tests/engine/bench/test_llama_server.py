@@ -33,6 +33,8 @@ def test_server_command_names_the_speculative_type_and_threads_only_when_given()
     assert command[command.index("--spec-type") + 1] == "ngram-simple"
     assert "-t" not in command and command[command.index("--host") + 1] == "127.0.0.1"
     assert server_command(Path("s"), Path("m"), 1, "none", 2)[-4:] == ["-t", "2", "-tb", "2"]
+    assert "--no-cache-prompt" in server_command(Path("s"), Path("m"), 1, "none", None,
+                                                 "--no-cache-prompt")
 
 
 def test_run_without_a_built_server_says_how_to_build_it(tmp_path: Path) -> None:
