@@ -153,16 +153,15 @@ CANITEDIT_SYSTEM_MESSAGE = (
 
 def _canitedit(code: str, instruction: str, tag: str, before: str, after: str) -> PromptParts:
     """The CanItEdit harness's layout (its chat form for chat models, its direct form for base
-    models). The harness has no context; ours goes in sections of the same style."""
-    context = []
-    if before.strip():
-        context += ["## Context Above (unchanged)", *_fenced(tag, before), ""]
-    if after.strip():
-        context += ["## Context Below (unchanged)", *_fenced(tag, after), ""]
-    user = [*context, "## Code Before", *_fenced(tag, code), "", "## Instruction",
+    models). The harness has no context; ours goes in sections of the same style, in the
+    file's order around the code to change, so the code reads as the file does and the
+    instruction comes last."""
+    above = ["## Code Above (context, unchanged)", *_fenced(tag, before), ""] if before.strip() else []
+    below = ["## Code Below (context, unchanged)", *_fenced(tag, after), ""] if after.strip() else []
+    user = [*above, "## Code Before", *_fenced(tag, code), "", *below, "## Instruction",
             instruction.strip(), "", "## Code After"]
-    plain = [*context, "## Code Before:", *_fenced(tag, code), "## Instruction:",
-             instruction.strip(), "## Code After:", ""]
+    plain = [*above, "## Code Before:", *_fenced(tag, code), *([""] if below else []), *below,
+             "## Instruction:", instruction.strip(), "## Code After:", ""]
     return PromptParts(CANITEDIT_SYSTEM_MESSAGE, "\n".join(user), "\n".join(plain))
 
 

@@ -106,3 +106,16 @@ def test_unknown_format_is_a_one_line_error() -> None:
     with pytest.raises(InvalidRequestError, match="unknown prompt format 'chatty'; use one of "
                        "instruction-first, canitedit, instruction-last"):
         _build(chat_tokenizer(), "chatty")
+
+
+@pytest.mark.parametrize("make_tokenizer", TOKENIZERS.values(), ids=TOKENIZERS.keys())
+def test_canitedit_puts_the_context_in_the_files_order(make_tokenizer: Any) -> None:
+    # The README's rename example goes wrong with the context ahead of the code (the 1.5B
+    # renames the parameter as well) and right with it in the file's order: above, the code,
+    # below, then the instruction.
+    text = _build(make_tokenizer(), "canitedit").text
+    order = [text.index(part) for part in
+             ("import os", "## Code Before", "def f(x)", "print(f(1))", INSTRUCTION, "## Code After")]
+    assert order == sorted(order)
+    alone = _build(make_tokenizer(), "canitedit", context_before="", context_after="").text
+    assert "context, unchanged" not in alone and "import os" not in alone
