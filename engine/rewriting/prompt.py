@@ -156,8 +156,9 @@ def _canitedit(code: str, instruction: str, tag: str, before: str, after: str) -
     models). The harness has no context; ours goes in sections of the same style, in the
     file's order around the code to change, so the code reads as the file does and the
     instruction comes last."""
-    above = ["## Code Above (context, unchanged)", *_fenced(tag, before), ""] if before.strip() else []
-    below = ["## Code Below (context, unchanged)", *_fenced(tag, after), ""] if after.strip() else []
+    above = ["## Code Above (context, unchanged)", *_fenced(tag, before), ""]
+    below = ["## Code Below (context, unchanged)", *_fenced(tag, after), ""]
+    above, below = (above if before.strip() else []), (below if after.strip() else [])
     user = [*above, "## Code Before", *_fenced(tag, code), "", *below, "## Instruction",
             instruction.strip(), "", "## Code After"]
     plain = [*above, "## Code Before:", *_fenced(tag, code), *([""] if below else []), *below,
