@@ -114,8 +114,8 @@ def test_canitedit_puts_the_context_in_the_files_order(make_tokenizer: Any) -> N
     # renames the parameter as well) and right with it in the file's order: above, the code,
     # below, then the instruction.
     text = _build(make_tokenizer(), "canitedit").text
-    order = [text.index(part) for part in
-             ("import os", "## Code Before", "def f(x)", "print(f(1))", INSTRUCTION, "## Code After")]
+    parts = ("import os", "## Code Before", "def f(x)", "print(f(1))", INSTRUCTION, "## Code After")
+    order = [text.index(part) for part in parts]
     assert order == sorted(order)
     alone = _build(make_tokenizer(), "canitedit", context_before="", context_after="").text
     assert "context, unchanged" not in alone and "import os" not in alone
