@@ -66,6 +66,11 @@ DEFAULT_API_PORT = 8000
 DEFAULT_API_MAX_QUEUE = 8
 # Largest request body accepted (413 above it): far more than any context holds as text.
 DEFAULT_API_MAX_BODY_BYTES = 4 * 1024 * 1024
+# Messages in one request (400 above it, before the engine sees them): every message costs
+# the prompt a few template tokens, so more than 2,048 cannot hold a conversation worth having
+# in the context of the models served here (32k tokens at most), and tens of thousands of
+# empty ones would only cost seconds of templating and tokenising.
+API_MAX_MESSAGES = 2048
 
 # A remote engine (the language server's `specedit.endpoint`, `specedit bench --endpoint`):
 # any OpenAI-compatible server. Empty endpoint: the in-process engine. Empty model: the

@@ -2,8 +2,9 @@
 
 Errors have OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with OpenAI's
 statuses: 400 bad request or prompt over the context, 401 missing or wrong key, 404 unknown
-model or path, 413 body too large, 429 queue full (with Retry-After), 503 engine down.
-Nothing a request says names a file: the server reads and writes none on its behalf.
+model or path, 413 body too large, 429 queue full (with Retry-After), 500 the server's own
+fault (its log has the details; the answer has none), 503 engine down. Nothing a request says
+names a file: the server reads and writes none on its behalf.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -64,6 +66,16 @@ class ApiSettings:
     max_body_bytes: int
 
 
+_log = logging.getLogger("uvicorn.error")  # where uvicorn logs, so one log holds it all
+
+
+class ErrorResponse(JSONResponse):
+    """An error as ASCII JSON: whatever a request held, its error can always be written."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
 @dataclass
 class Prepared:
     """Event: the prompt is tokenised and fits; decoding starts."""
@@ -88,12 +100,16 @@ class ApiError(Exception):
         self.headers = headers
 
     def response(self) -> JSONResponse:
-        return JSONResponse(error_json(self.message, self.type, self.param, self.code),
-                            status_code=self.status, headers=self.headers)
+        return ErrorResponse(error_json(self.message, self.type, self.param, self.code),
+                             status_code=self.status, headers=self.headers)
 
 
 def api_error_of(exc: BaseException) -> ApiError:
-    """The HTTP error for an exception raised while preparing or decoding."""
+    """The HTTP error for an exception raised while preparing or decoding.
+
+    Anything else than the engine's own errors is the server's fault: logged with its
+    traceback, and answered 500 without its text (which may name files or internals).
+    """
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, PromptTooLongError):
@@ -104,7 +120,13 @@ def api_error_of(exc: BaseException) -> ApiError:
         return ApiError(499, str(exc), code="cancelled")
     if isinstance(exc, SpecEditError):
         return ApiError(400, str(exc))
-    return ApiError(500, f"internal error: {type(exc).__name__}: {exc}", type_="server_error")
+    _log.error("internal error while answering a request", exc_info=exc)
+    return _internal_error()
+
+
+def _internal_error() -> ApiError:
+    return ApiError(500, "internal error: the server failed to answer this request (its log "
+                    "has the details)", type_="server_error", code="internal_error")
 
 
 class Guard:
@@ -255,8 +277,13 @@ def create_app(service: Service) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
-        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-        where = ".".join(loc) or "body"
+        where = ""  # as OpenAI names a place: messages[0].content
+        for part in first.get("loc", ()):
+            if isinstance(part, int):
+                where += f"[{part}]"
+            elif part != "body":
+                where += f".{part}" if where else str(part)
+        where = where or "body"
         return ApiError(400, f"{where}: {first.get('msg', 'invalid request')}",
                         param=where).response()
 
@@ -264,6 +291,11 @@ def create_app(service: Service) -> FastAPI:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         return ApiError(exc.status_code, str(exc.detail), type_).response()
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        # 500 without the exception's text; Starlette then re-raises it, and uvicorn logs it.
+        return _internal_error().response()
 
     @app.get("/health")
     async def health() -> JSONResponse:
