@@ -236,6 +236,7 @@ class Service:
             "waiting": self.jobs.waiting,
             "completed": self.jobs.completed,
             "cancels": self.jobs.cancels,
+            "failures": self.jobs.failures,
             "forward_passes": self.runner.forward_passes,
             "last_cancel": None if last is None else {
                 "passes_after_cancel": last.passes_after_cancel, "started": last.started},
@@ -344,13 +345,13 @@ def create_app(service: Service) -> FastAPI:
         try:
             while True:
                 event = await _next_event(job, service, request)
-                if isinstance(event, Failed):
-                    raise api_error_of(event.error)
-                if isinstance(event, Done):
+                if isinstance(event, (Failed, Done)):
                     break
         except BaseException:
-            service.jobs.cancel(job)
+            service.jobs.cancel(job)  # the client left, or this coroutine was cancelled
             raise
+        if isinstance(event, Failed):
+            raise api_error_of(event.error)
         result: CompletionResult = event.result
         return ChatCompletion(
             **meta,

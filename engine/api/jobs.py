@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.contract import RewriteCancelled
 from engine.rewriting.worker import EngineWorker
 from engine.rewriting.worker import Job as EngineJob
 
@@ -37,7 +38,7 @@ class Failed:
     error: BaseException
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
     """One request's view of its engine job: the events its coroutine awaits."""
 
@@ -45,6 +46,7 @@ class Job:
     events: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
     passes_at_cancel: int | None = None
+    ended: bool = False  # its result or error is on its way (set on the engine thread)
 
     def emit(self, event: Any) -> None:
         """Hand an event to the request's coroutine (called from the engine thread)."""
@@ -67,7 +69,8 @@ class JobQueue:
     def __init__(self, loaded: Any, max_waiting: int, pass_count: Callable[[], int]) -> None:
         self.pass_count = pass_count
         self.worker = EngineWorker.serving(loaded, SERVED, max_waiting=max_waiting)
-        self.cancels = 0  # cancel requests taken (a hang-up, noticed by polling)
+        self.cancels = 0  # jobs cancelled before they ended (a hang-up, noticed by polling)
+        self.failures = 0  # jobs that ended with an error (not a cancel, not the shutdown)
         self.last_cancel: CancelRecord | None = None
 
     @property
@@ -99,11 +102,14 @@ class JobQueue:
         engine_job = EngineJob(SERVED, run, cancelled=job.cancelled)
 
         def finished(future: concurrent.futures.Future[Any]) -> None:
+            job.ended = True
             if job.passes_at_cancel is not None:
                 self.last_cancel = CancelRecord(
                     self.pass_count() - job.passes_at_cancel if started.is_set() else 0,
                     started.is_set())
             error = future.exception()
+            if error is not None and not isinstance(error, RewriteCancelled):
+                self.failures += 1
             job.emit(Done(future.result()) if error is None else Failed(error))
 
         self.worker.submit(engine_job)
@@ -111,8 +117,9 @@ class JobQueue:
         return job
 
     def cancel(self, job: Job) -> None:
-        """Stop `job`: before its next forward pass, or before it starts."""
-        if job.cancelled.is_set():
+        """Stop `job`: before its next forward pass, or before it starts. A job that has
+        already ended (its request failed, say) is not cancelled, nor counted."""
+        if job.cancelled.is_set() or job.ended:
             return
         job.passes_at_cancel = self.pass_count()
         job.cancelled.set()

@@ -369,6 +369,21 @@ def test_too_many_messages_are_refused_before_the_engine(api_server: ApiServer) 
     assert f"{API_MAX_MESSAGES:,}" in answer.json()["error"]["message"]
 
 
+def test_health_counts_failures_apart_from_cancels(api_server: ApiServer,
+                                                   client: openai.OpenAI) -> None:
+    before = api_server.health()
+    # Under the server's rough character bound, over the context once tokenised: the
+    # engine takes the job, and it fails.
+    huge = [{"role": "user", "content": "x = 1; " * 8000}]
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model=api_server.model, messages=huge, max_tokens=4)
+    assert refused.value.code == "context_length_exceeded"
+    after = api_server.wait_for(lambda h: h["completed"] > before["completed"],
+                                "the failed job to be counted")
+    assert after["failures"] == before["failures"] + 1
+    assert after["cancels"] == before["cancels"]
+
+
 def test_a_missing_or_wrong_key_gets_401(api_server: ApiServer) -> None:
     wrong = openai.OpenAI(base_url=api_server.v1, api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as refused:
