@@ -2,9 +2,9 @@
 
 Errors have OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with OpenAI's
 statuses: 400 bad request or prompt over the context, 401 missing or wrong key, 404 unknown
-model or path, 413 body too large, 429 queue full (with Retry-After), 500 the server's own
-fault (its log has the details; the answer has none), 503 engine down. Nothing a request says
-names a file: the server reads and writes none on its behalf.
+model or path, 408 body too slow, 413 body too large, 429 queue full (with Retry-After), 500
+the server's own fault (its log has the details; the answer has none), 503 engine down.
+Nothing a request says names a file: the server reads and writes none on its behalf.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class ApiSettings:
     api_key: str | None
     max_queue: int
     max_body_bytes: int
+    body_timeout: float  # seconds to send the body once the headers are in
 
 
 _log = logging.getLogger("uvicorn.error")  # where uvicorn logs, so one log holds it all
@@ -130,10 +131,12 @@ def _internal_error() -> ApiError:
 
 
 class Guard:
-    """API key and body size, checked before the app reads a byte of the request's JSON.
+    """API key, body size and body deadline, checked before the app reads a byte of the
+    request's JSON.
 
     The body is read here, up to the limit, and handed on whole: a client that sends more
-    (with or without a Content-Length) gets 413 and the app never sees the request.
+    (with or without a Content-Length) gets 413, one that has not sent all of it within
+    `body_timeout` seconds gets 408, and the app never sees the request.
     """
 
     def __init__(self, app: ASGIApp, settings: ApiSettings) -> None:
@@ -159,16 +162,29 @@ class Guard:
             await too_large.response()(scope, receive, send)
             return
         body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away before sending its body
-            body += message.get("body", b"")
-            if len(body) > limit:
-                await too_large.response()(scope, receive, send)
+
+        async def read_body() -> bool:
+            """True once the body is in; False when it is over the limit or the client left."""
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return False  # the client went away before sending its body
+                body.extend(message.get("body", b""))
+                if len(body) > limit:
+                    await too_large.response()(scope, receive, send)
+                    return False
+                if not message.get("more_body", False):
+                    return True
+
+        deadline = self.settings.body_timeout
+        try:
+            if not await asyncio.wait_for(read_body(), deadline):
                 return
-            if not message.get("more_body", False):
-                break
+        except asyncio.TimeoutError:  # not TimeoutError: Python 3.10 tells them apart
+            await ApiError(408, f"the request body did not arrive within {deadline:g} s",
+                           code="request_timeout", headers={"Connection": "close"}
+                           ).response()(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:
