@@ -92,6 +92,10 @@ DEFAULT_API_MAX_HEADER_BYTES = 16 * 1024
 # in the context of the models served here (32k tokens at most), and tens of thousands of
 # empty ones would only cost seconds of templating and tokenising.
 API_MAX_MESSAGES = 2048
+# Seconds `specedit api` waits, after SIGTERM or Ctrl-C, for the requests it has answered with
+# an error (running ones stop before their next forward pass, waiting ones are refused) to
+# reach their clients; any still open then are closed.
+API_SHUTDOWN_GRACE = 1.0
 
 # A remote engine (the language server's `specedit.endpoint`, `specedit bench --endpoint`):
 # any OpenAI-compatible server. Empty endpoint: the in-process engine. Empty model: the

@@ -3,8 +3,9 @@
 Errors have OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with OpenAI's
 statuses: 400 bad request or prompt over the context, 401 missing or wrong key, 404 unknown
 model or path, 408 body too slow, 413 body too large, 429 queue full (with Retry-After), 500
-the server's own fault (its log has the details; the answer has none), 503 engine down.
-Nothing a request says names a file: the server reads and writes none on its behalf.
+the server's own fault (its log has the details; the answer has none), 503 engine down or
+shutting down. Nothing a request says names a file: the server reads and writes none on its
+behalf.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from engine.rewriting.completion import (
     prediction_ids,
 )
 from engine.rewriting.request import check_fits_roughly
-from engine.rewriting.worker import QueueFull
+from engine.rewriting.worker import QueueFull, ShuttingDown
 
 from .jobs import Done, Failed, Job, JobQueue
 from .schemas import (
@@ -117,6 +118,8 @@ def api_error_of(exc: BaseException) -> ApiError:
         return ApiError(400, str(exc), param="messages", code="context_length_exceeded")
     if isinstance(exc, InvalidRequestError):
         return ApiError(400, str(exc), param=exc.field)
+    if isinstance(exc, ShuttingDown):
+        return ApiError(503, str(exc), "server_error", code="server_shutting_down")
     if isinstance(exc, RewriteCancelled):
         return ApiError(499, str(exc), code="cancelled")
     if isinstance(exc, SpecEditError):

@@ -3,7 +3,8 @@
 
 The worker runs one job at a time on the loaded model, with at most `max_waiting` behind it
 (one more is refused at once: the HTTP layer answers 429). A job cancelled while it waits
-never starts; one cancelled while it runs stops before its next forward pass.
+never starts; one cancelled while it runs stops before its next forward pass. `close` (the
+server's shutdown) does both to every job at once, and their requests fail with ShuttingDown.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.contract import RewriteCancelled
-from engine.rewriting.worker import EngineWorker
+from engine.rewriting.worker import EngineWorker, ShuttingDown
 from engine.rewriting.worker import Job as EngineJob
 
 # A request's work: it gets `should_stop` and `emit` (events to the waiting request), and
@@ -63,6 +64,16 @@ class CancelRecord:
     started: bool
 
 
+@dataclass
+class Closed:
+    """What `close` stopped: the running job (its record once it has ended) and the waiting
+    jobs it refused."""
+
+    running: bool
+    refused: int
+    stopped: CancelRecord | None = None
+
+
 class JobQueue:
     """Requests on the engine worker, one at a time; at most `max_waiting` wait behind it."""
 
@@ -72,6 +83,8 @@ class JobQueue:
         self.cancels = 0  # jobs cancelled before they ended (a hang-up, noticed by polling)
         self.failures = 0  # jobs that ended with an error (not a cancel, not the shutdown)
         self.last_cancel: CancelRecord | None = None
+        self.closed: Closed | None = None
+        self._live: set[Job] = set()  # submitted, not yet ended
 
     @property
     def alive(self) -> bool:
@@ -103,15 +116,24 @@ class JobQueue:
 
         def finished(future: concurrent.futures.Future[Any]) -> None:
             job.ended = True
+            self._live.discard(job)
+            error = future.exception()
             if job.passes_at_cancel is not None:
-                self.last_cancel = CancelRecord(
+                record = CancelRecord(
                     self.pass_count() - job.passes_at_cancel if started.is_set() else 0,
                     started.is_set())
-            error = future.exception()
-            if error is not None and not isinstance(error, RewriteCancelled):
+                self.last_cancel = record
+                if self.closed is not None and started.is_set():
+                    self.closed.stopped = record
+            if self.closed is not None and isinstance(error, RewriteCancelled):
+                # Stopped by the shutdown, not by its client.
+                error = ShuttingDown("the server is shutting down; the request was stopped "
+                                     "before it finished") if started.is_set() else ShuttingDown()
+            elif error is not None and not isinstance(error, RewriteCancelled):
                 self.failures += 1
             job.emit(Done(future.result()) if error is None else Failed(error))
 
+        self._live.add(job)
         self.worker.submit(engine_job)
         engine_job.future.add_done_callback(finished)
         return job
@@ -125,5 +147,14 @@ class JobQueue:
         job.cancelled.set()
         self.cancels += 1
 
-    def close(self) -> None:
-        self.worker.stop()
+    def close(self) -> Closed:
+        """Stop the running job before its next forward pass and refuse the waiting ones
+        (their requests fail with ShuttingDown), as later submits are; idempotent."""
+        if self.closed is None:
+            self.closed = Closed(self.running, self.waiting)
+            passes = self.pass_count()
+            for job in list(self._live):
+                if job.passes_at_cancel is None:
+                    job.passes_at_cancel = passes
+            self.worker.stop()
+        return self.closed

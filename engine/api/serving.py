@@ -1,4 +1,5 @@
-"""The HTTP server under the app: uvicorn with limits on what a connection may hold.
+"""The HTTP server under the app: uvicorn with limits on what a connection may hold, and a
+shutdown that stops the engine's work instead of waiting for it.
 
 - A connection must send each request's line and headers within `header_timeout` seconds
   (from its opening, or from the first byte of its next request); one that does not is
@@ -8,6 +9,10 @@
 - At most `max_connections` connections at once: a request on one more is answered 503 in
   OpenAI's shape and its connection closed (uvicorn's own `limit_concurrency` answers plain
   text, and counts the asking connection, so it allows one fewer than it says).
+- SIGTERM or Ctrl-C: the running job stops before its next forward pass, waiting ones are
+  refused (their clients get 503 `server_shutting_down`), the answers are sent within
+  `API_SHUTDOWN_GRACE` seconds, and `specedit api` exits 0. uvicorn alone waited for every
+  job to finish, then re-raised the signal, so the process died of it.
 
 The server speaks HTTP/1.1 through h11 always (not httptools, even where installed): these
 limits are written against h11's protocol class.
@@ -17,12 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from engine.contract import API_SHUTDOWN_GRACE
 
 from .schemas import error_json
 
@@ -89,8 +98,39 @@ def protocol_class(limits: ServerLimits) -> type[asyncio.Protocol]:
     return LimitedH11Protocol
 
 
-def serve(app: Any, host: str, port: int, limits: ServerLimits, log_level: str) -> None:
-    """Serve `app` until SIGTERM or SIGINT."""
-    uvicorn.run(app, host=host, port=port, log_level=log_level, http=protocol_class(limits),
-                timeout_keep_alive=limits.keep_alive_timeout,
-                h11_max_incomplete_event_size=limits.max_header_bytes)
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, on_shutdown: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_shutdown = on_shutdown
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        # Before uvicorn waits for open requests: stop the work they wait for, so that they
+        # end now, with an error, instead of when their jobs would have finished.
+        self._on_shutdown()
+        await super().shutdown(sockets=sockets)
+
+
+def serve(app: Any, host: str, port: int, limits: ServerLimits, log_level: str,
+          on_shutdown: Callable[[], None]) -> bool:
+    """Serve `app` until SIGTERM or SIGINT; `on_shutdown` runs as the shutdown begins.
+    False when it never served (the port was taken, say: uvicorn has logged why)."""
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, http=protocol_class(limits),
+        timeout_keep_alive=limits.keep_alive_timeout,
+        h11_max_incomplete_event_size=limits.max_header_bytes,
+        timeout_graceful_shutdown=API_SHUTDOWN_GRACE)  # type: ignore[arg-type]
+    server = _Server(config, on_shutdown)
+
+    def stop(sig: int, frame: Any) -> None:
+        # uvicorn handles the signal while it serves, then hands it on to the handler it
+        # found (this one) once it has shut down: the process then exits normally rather
+        # than die of it. Before uvicorn takes over, it asks the server to stop.
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return server.started
