@@ -183,6 +183,8 @@ def test_sampling_over_http_is_the_engines_and_a_seed_reproduces_it(
     # And temperature 0 is greedy whatever the seed: one that always sampled would fail here.
     assert ask(0, temperature=0) == ask(1, temperature=0) == here(0, temperature=0)
     assert here(0, temperature=0) not in answers.values()
+    # A temperature just above 0 is valid, and greedy in the limit (it was a 500: nan).
+    assert ask(0, temperature=1e-320) == here(0, temperature=0)
 
 
 def test_a_client_that_disconnects_cancels_its_job(api_server: ApiServer,
