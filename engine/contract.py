@@ -66,6 +66,36 @@ DEFAULT_API_PORT = 8000
 DEFAULT_API_MAX_QUEUE = 8
 # Largest request body accepted (413 above it): far more than any context holds as text.
 DEFAULT_API_MAX_BODY_BYTES = 4 * 1024 * 1024
+# Seconds a client has to send a request's line and headers, counted from the connection's
+# opening or from the first byte of its next request: an editor's or SDK's request head is one
+# write, so 10 s only ever cuts off a stalled or deliberately slow client (Apache's
+# mod_reqtimeout allows 20-40 s for a head over the open internet).
+DEFAULT_API_HEADER_TIMEOUT = 10.0
+# Seconds a client has to send a request's whole body once its headers are in (408 after):
+# the largest body allowed (4 MiB) then needs about 1.1 Mbit/s, the usual one (a few KiB) a
+# trickle; a client that keeps a request open by sending it slowly loses its place.
+DEFAULT_API_BODY_TIMEOUT = 30.0
+# Seconds an idle connection stays open between requests: longer than the idle time after
+# which HTTP clients stop reusing a connection (httpx, so the openai SDK and the language
+# server: 5 s), so that the server never closes one a client is just reusing.
+DEFAULT_API_KEEP_ALIVE_TIMEOUT = 15
+# Connections open at once; a request on one more gets 503 and its connection closes. One
+# request decodes at a time and `max_queue` wait, so 64 leaves room for every editor of a
+# team to keep a connection alive, and bounds what idle or slow sockets can hold.
+DEFAULT_API_MAX_CONNECTIONS = 64
+# Most bytes of a request head (line plus headers) buffered while it is still incomplete; past
+# it, 400 and the connection closes (h11's limit, at its own default). It bounds what a slow
+# client can make the server hold; an API key and a few headers are well under 1 KiB.
+DEFAULT_API_MAX_HEADER_BYTES = 16 * 1024
+# Messages in one request (400 above it, before the engine sees them): every message costs
+# the prompt a few template tokens, so more than 2,048 cannot hold a conversation worth having
+# in the context of the models served here (32k tokens at most), and tens of thousands of
+# empty ones would only cost seconds of templating and tokenising.
+API_MAX_MESSAGES = 2048
+# Seconds `specedit api` waits, after SIGTERM or Ctrl-C, for the requests it has answered with
+# an error (running ones stop before their next forward pass, waiting ones are refused) to
+# reach their clients; any still open then are closed.
+API_SHUTDOWN_GRACE = 1.0
 
 # A remote engine (the language server's `specedit.endpoint`, `specedit bench --endpoint`):
 # any OpenAI-compatible server. Empty endpoint: the in-process engine. Empty model: the

@@ -2,8 +2,10 @@
 
 Errors have OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with OpenAI's
 statuses: 400 bad request or prompt over the context, 401 missing or wrong key, 404 unknown
-model or path, 413 body too large, 429 queue full (with Retry-After), 503 engine down.
-Nothing a request says names a file: the server reads and writes none on its behalf.
+model or path, 408 body too slow, 413 body too large, 429 queue full (with Retry-After), 500
+the server's own fault (its log has the details; the answer has none), 503 engine down or
+shutting down. Nothing a request says names a file: the server reads and writes none on its
+behalf.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -35,7 +38,7 @@ from engine.rewriting.completion import (
     prediction_ids,
 )
 from engine.rewriting.request import check_fits_roughly
-from engine.rewriting.worker import QueueFull
+from engine.rewriting.worker import QueueFull, ShuttingDown
 
 from .jobs import Done, Failed, Job, JobQueue
 from .schemas import (
@@ -62,6 +65,17 @@ class ApiSettings:
     api_key: str | None
     max_queue: int
     max_body_bytes: int
+    body_timeout: float  # seconds to send the body once the headers are in
+
+
+_log = logging.getLogger("uvicorn.error")  # where uvicorn logs, so one log holds it all
+
+
+class ErrorResponse(JSONResponse):
+    """An error as ASCII JSON: whatever a request held, its error can always be written."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False).encode("ascii")
 
 
 @dataclass
@@ -88,30 +102,44 @@ class ApiError(Exception):
         self.headers = headers
 
     def response(self) -> JSONResponse:
-        return JSONResponse(error_json(self.message, self.type, self.param, self.code),
-                            status_code=self.status, headers=self.headers)
+        return ErrorResponse(error_json(self.message, self.type, self.param, self.code),
+                             status_code=self.status, headers=self.headers)
 
 
 def api_error_of(exc: BaseException) -> ApiError:
-    """The HTTP error for an exception raised while preparing or decoding."""
+    """The HTTP error for an exception raised while preparing or decoding.
+
+    Anything else than the engine's own errors is the server's fault: logged with its
+    traceback, and answered 500 without its text (which may name files or internals).
+    """
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, PromptTooLongError):
         return ApiError(400, str(exc), param="messages", code="context_length_exceeded")
     if isinstance(exc, InvalidRequestError):
         return ApiError(400, str(exc), param=exc.field)
+    if isinstance(exc, ShuttingDown):
+        return ApiError(503, str(exc), "server_error", code="server_shutting_down")
     if isinstance(exc, RewriteCancelled):
         return ApiError(499, str(exc), code="cancelled")
     if isinstance(exc, SpecEditError):
         return ApiError(400, str(exc))
-    return ApiError(500, f"internal error: {type(exc).__name__}: {exc}", type_="server_error")
+    _log.error("internal error while answering a request", exc_info=exc)
+    return _internal_error()
+
+
+def _internal_error() -> ApiError:
+    return ApiError(500, "internal error: the server failed to answer this request (its log "
+                    "has the details)", type_="server_error", code="internal_error")
 
 
 class Guard:
-    """API key and body size, checked before the app reads a byte of the request's JSON.
+    """API key, body size and body deadline, checked before the app reads a byte of the
+    request's JSON.
 
     The body is read here, up to the limit, and handed on whole: a client that sends more
-    (with or without a Content-Length) gets 413 and the app never sees the request.
+    (with or without a Content-Length) gets 413, one that has not sent all of it within
+    `body_timeout` seconds gets 408, and the app never sees the request.
     """
 
     def __init__(self, app: ASGIApp, settings: ApiSettings) -> None:
@@ -137,16 +165,29 @@ class Guard:
             await too_large.response()(scope, receive, send)
             return
         body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away before sending its body
-            body += message.get("body", b"")
-            if len(body) > limit:
-                await too_large.response()(scope, receive, send)
+
+        async def read_body() -> bool:
+            """True once the body is in; False when it is over the limit or the client left."""
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return False  # the client went away before sending its body
+                body.extend(message.get("body", b""))
+                if len(body) > limit:
+                    await too_large.response()(scope, receive, send)
+                    return False
+                if not message.get("more_body", False):
+                    return True
+
+        deadline = self.settings.body_timeout
+        try:
+            if not await asyncio.wait_for(read_body(), deadline):
                 return
-            if not message.get("more_body", False):
-                break
+        except asyncio.TimeoutError:  # not TimeoutError: Python 3.10 tells them apart
+            await ApiError(408, f"the request body did not arrive within {deadline:g} s",
+                           code="request_timeout", headers={"Connection": "close"}
+                           ).response()(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -214,6 +255,7 @@ class Service:
             "waiting": self.jobs.waiting,
             "completed": self.jobs.completed,
             "cancels": self.jobs.cancels,
+            "failures": self.jobs.failures,
             "forward_passes": self.runner.forward_passes,
             "last_cancel": None if last is None else {
                 "passes_after_cancel": last.passes_after_cancel, "started": last.started},
@@ -255,8 +297,13 @@ def create_app(service: Service) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
-        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-        where = ".".join(loc) or "body"
+        where = ""  # as OpenAI names a place: messages[0].content
+        for part in first.get("loc", ()):
+            if isinstance(part, int):
+                where += f"[{part}]"
+            elif part != "body":
+                where += f".{part}" if where else str(part)
+        where = where or "body"
         return ApiError(400, f"{where}: {first.get('msg', 'invalid request')}",
                         param=where).response()
 
@@ -264,6 +311,11 @@ def create_app(service: Service) -> FastAPI:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         return ApiError(exc.status_code, str(exc.detail), type_).response()
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        # 500 without the exception's text; Starlette then re-raises it, and uvicorn logs it.
+        return _internal_error().response()
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -312,13 +364,13 @@ def create_app(service: Service) -> FastAPI:
         try:
             while True:
                 event = await _next_event(job, service, request)
-                if isinstance(event, Failed):
-                    raise api_error_of(event.error)
-                if isinstance(event, Done):
+                if isinstance(event, (Failed, Done)):
                     break
         except BaseException:
-            service.jobs.cancel(job)
+            service.jobs.cancel(job)  # the client left, or this coroutine was cancelled
             raise
+        if isinstance(event, Failed):
+            raise api_error_of(event.error)
         result: CompletionResult = event.result
         return ChatCompletion(
             **meta,

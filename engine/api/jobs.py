@@ -3,7 +3,8 @@
 
 The worker runs one job at a time on the loaded model, with at most `max_waiting` behind it
 (one more is refused at once: the HTTP layer answers 429). A job cancelled while it waits
-never starts; one cancelled while it runs stops before its next forward pass.
+never starts; one cancelled while it runs stops before its next forward pass. `close` (the
+server's shutdown) does both to every job at once, and their requests fail with ShuttingDown.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.rewriting.worker import EngineWorker
+from engine.contract import RewriteCancelled
+from engine.rewriting.worker import EngineWorker, ShuttingDown
 from engine.rewriting.worker import Job as EngineJob
 
 # A request's work: it gets `should_stop` and `emit` (events to the waiting request), and
@@ -37,7 +39,7 @@ class Failed:
     error: BaseException
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
     """One request's view of its engine job: the events its coroutine awaits."""
 
@@ -45,6 +47,7 @@ class Job:
     events: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
     passes_at_cancel: int | None = None
+    ended: bool = False  # its result or error is on its way (set on the engine thread)
 
     def emit(self, event: Any) -> None:
         """Hand an event to the request's coroutine (called from the engine thread)."""
@@ -61,14 +64,27 @@ class CancelRecord:
     started: bool
 
 
+@dataclass
+class Closed:
+    """What `close` stopped: the running job (its record once it has ended) and the waiting
+    jobs it refused."""
+
+    running: bool
+    refused: int
+    stopped: CancelRecord | None = None
+
+
 class JobQueue:
     """Requests on the engine worker, one at a time; at most `max_waiting` wait behind it."""
 
     def __init__(self, loaded: Any, max_waiting: int, pass_count: Callable[[], int]) -> None:
         self.pass_count = pass_count
         self.worker = EngineWorker.serving(loaded, SERVED, max_waiting=max_waiting)
-        self.cancels = 0  # cancel requests taken (a hang-up, noticed by polling)
+        self.cancels = 0  # jobs cancelled before they ended (a hang-up, noticed by polling)
+        self.failures = 0  # jobs that ended with an error (not a cancel, not the shutdown)
         self.last_cancel: CancelRecord | None = None
+        self.closed: Closed | None = None
+        self._live: set[Job] = set()  # submitted, not yet ended
 
     @property
     def alive(self) -> bool:
@@ -99,24 +115,46 @@ class JobQueue:
         engine_job = EngineJob(SERVED, run, cancelled=job.cancelled)
 
         def finished(future: concurrent.futures.Future[Any]) -> None:
+            job.ended = True
+            self._live.discard(job)
+            error = future.exception()
             if job.passes_at_cancel is not None:
-                self.last_cancel = CancelRecord(
+                record = CancelRecord(
                     self.pass_count() - job.passes_at_cancel if started.is_set() else 0,
                     started.is_set())
-            error = future.exception()
+                self.last_cancel = record
+                if self.closed is not None and started.is_set():
+                    self.closed.stopped = record
+            if self.closed is not None and isinstance(error, RewriteCancelled):
+                # Stopped by the shutdown, not by its client.
+                error = ShuttingDown("the server is shutting down; the request was stopped "
+                                     "before it finished") if started.is_set() else ShuttingDown()
+            elif error is not None and not isinstance(error, RewriteCancelled):
+                self.failures += 1
             job.emit(Done(future.result()) if error is None else Failed(error))
 
+        self._live.add(job)
         self.worker.submit(engine_job)
         engine_job.future.add_done_callback(finished)
         return job
 
     def cancel(self, job: Job) -> None:
-        """Stop `job`: before its next forward pass, or before it starts."""
-        if job.cancelled.is_set():
+        """Stop `job`: before its next forward pass, or before it starts. A job that has
+        already ended (its request failed, say) is not cancelled, nor counted."""
+        if job.cancelled.is_set() or job.ended:
             return
         job.passes_at_cancel = self.pass_count()
         job.cancelled.set()
         self.cancels += 1
 
-    def close(self) -> None:
-        self.worker.stop()
+    def close(self) -> Closed:
+        """Stop the running job before its next forward pass and refuse the waiting ones
+        (their requests fail with ShuttingDown), as later submits are; idempotent."""
+        if self.closed is None:
+            self.closed = Closed(self.running, self.waiting)
+            passes = self.pass_count()
+            for job in list(self._live):
+                if job.passes_at_cancel is None:
+                    job.passes_at_cancel = passes
+            self.worker.stop()
+        return self.closed

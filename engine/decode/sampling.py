@@ -37,7 +37,11 @@ class Sampler:
 
     def distribution(self, logits: torch.Tensor) -> torch.Tensor:
         """p: softmax(logits / temperature), restricted to the top-p nucleus and renormalised."""
-        probs = torch.softmax(logits.detach().to("cpu", torch.float64) / self.temperature, -1)
+        logits = logits.detach().to("cpu", torch.float64)
+        # Scaled down from the largest logit: however small the temperature (an API takes any
+        # above 0, such as 1e-320), the scores are 0 and below, never inf - inf = nan; p then
+        # tends to greedy's one-hot, as it should.
+        probs = torch.softmax((logits - logits.max()) / self.temperature, -1)
         if self.top_p < 1.0:
             ordered, order = torch.sort(probs, descending=True)
             # Keep the smallest head whose mass reaches top_p: a token stays while the mass

@@ -64,10 +64,11 @@ class QueueFull(Exception):
 
 
 class ShuttingDown(RewriteCancelled):
-    """The engine stopped before the job could run."""
+    """The engine stopped before the job could run (or, said by its caller, while it ran)."""
 
-    def __init__(self) -> None:
-        super().__init__("the server is shutting down; the request was not run")
+    def __init__(self, message: str = "the server is shutting down; the request was not run"
+                 ) -> None:
+        super().__init__(message)
 
 
 # The work of a job: (the loaded model, should_stop, emit) -> result. `should_stop` is for

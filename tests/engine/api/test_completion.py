@@ -216,6 +216,13 @@ def test_top_p_keeps_the_smallest_head_that_reaches_it() -> None:
     assert p.tolist() == [1.0, 0.0, 0.0, 0.0]  # the most likely token always stays
 
 
+def test_a_temperature_just_above_0_is_greedy_not_nan() -> None:
+    logits = torch.tensor([2.0, 9.0, -3.0, 8.5])
+    for temperature in (1e-320, 1e-300, 1e-6):
+        p = Sampler(temperature, seed=0).distribution(logits)
+        assert p.tolist() == [0.0, 1.0, 0.0, 0.0]
+
+
 def test_a_seed_makes_a_sampled_completion_reproducible(loaded) -> None:
     prompt = chat_prompt(loaded.tokenizer, MESSAGES)
     predicted = greedy_tokens(loaded, prompt.ids, 8)

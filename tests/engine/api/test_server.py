@@ -1,8 +1,9 @@
 """`specedit api` end to end: the official `openai` client against a real server process.
 
-One server (tests/engine/api/conftest.py) runs for the whole module, with an API key, a queue of
-one and a 64 KiB body limit, so that every refusal can be provoked. Cancellation is checked
-by counting forward passes (the server's /health reports them), never by timing.
+One server (tests/engine/api/conftest.py) runs for the whole session, with an API key, a queue
+of one, a 64 KiB body limit and short deadlines, so that every refusal can be provoked.
+Cancellation is checked by counting forward passes (the server's /health reports them), never
+by timing.
 """
 
 from __future__ import annotations
@@ -22,10 +23,16 @@ import openai
 import pytest
 
 import engine
+from engine.contract import API_MAX_MESSAGES
 from engine.decode.proposers import PromptLookupProposer
 from engine.decode.runner import ModelRunner
 from engine.decode.stopping import StopTokens
-from engine.rewriting.completion import chat_prompt, prediction_ids
+from engine.rewriting.completion import (
+    CompletionSettings,
+    chat_prompt,
+    complete,
+    prediction_ids,
+)
 from engine.rewriting.prompt import rewrite_messages  # as remote_rewrite sends it
 from tests.engine.api.conftest import API_KEY, MAX_BODY, ApiServer
 from tests.helpers.reference import greedy_reference
@@ -152,14 +159,32 @@ def test_accepted_and_rejected_prediction_tokens(api_server: ApiServer, client: 
         0, len(unrelated_ids))
 
 
-def test_a_seed_reproduces_a_sampled_answer(api_server: ApiServer,
-                                            client: openai.OpenAI) -> None:
-    def ask(seed: int) -> str:
-        return client.chat.completions.create(
-            model=api_server.model, messages=MESSAGES, max_tokens=8, temperature=1.2,
-            top_p=0.9, seed=seed, extra_body={"ignore_eos": True}).choices[0].message.content
+def test_sampling_over_http_is_the_engines_and_a_seed_reproduces_it(
+        api_server: ApiServer, client: openai.OpenAI, local: engine.LoadedModel) -> None:
+    """temperature, top_p and seed reach the sampler: each seed's answer is the one the
+    engine samples in process with the same settings, seeds differ, a seed repeats."""
+    prompt = chat_prompt(local.tokenizer, MESSAGES)
 
-    assert ask(3) == ask(3)
+    def ask(seed: int, temperature: float = 1.0, top_p: float = 0.95) -> str:
+        return client.chat.completions.create(
+            model=api_server.model, messages=MESSAGES, max_tokens=8, temperature=temperature,
+            top_p=top_p, seed=seed, extra_body={"ignore_eos": True}).choices[0].message.content
+
+    def here(seed: int, temperature: float = 1.0) -> str:
+        return complete(local, ModelRunner(local.model), prompt, [], CompletionSettings(
+            max_new_tokens=8, temperature=temperature, top_p=0.95, seed=seed,
+            ignore_eos=True)).text
+
+    answers = {seed: ask(seed) for seed in range(4)}
+    assert answers == {seed: here(seed) for seed in range(4)}
+    # Seeds differ: a server that decoded greedily whatever the temperature would fail here.
+    assert len(set(answers.values())) > 1, answers
+    assert ask(2) == answers[2]
+    # And temperature 0 is greedy whatever the seed: one that always sampled would fail here.
+    assert ask(0, temperature=0) == ask(1, temperature=0) == here(0, temperature=0)
+    assert here(0, temperature=0) not in answers.values()
+    # A temperature just above 0 is valid, and greedy in the limit (it was a 500: nan).
+    assert ask(0, temperature=1e-320) == here(0, temperature=0)
 
 
 def test_a_client_that_disconnects_cancels_its_job(api_server: ApiServer,
@@ -256,6 +281,109 @@ def test_bad_requests_get_openai_errors(api_server: ApiServer, client: openai.Op
     broken = httpx.post(f"{api_server.v1}/chat/completions", timeout=30,
                         headers={**auth(), "Content-Type": "application/json"}, content=b"{")
     assert broken.status_code == 400 and broken.json()["error"]["type"]
+
+
+def post_raw(api_server: ApiServer, body: dict[str, Any]) -> httpx.Response:
+    """POST a body as JSON text with escapes (so that a lone surrogate travels as \\ud800)."""
+    return httpx.post(f"{api_server.v1}/chat/completions", timeout=120,
+                      headers={**auth(), "Content-Type": "application/json"},
+                      content=json.dumps(body).encode())
+
+
+def test_null_is_taken_where_openai_takes_it(api_server: ApiServer) -> None:
+    nulls = {"temperature": None, "top_p": None, "n": None, "stream": None, "seed": None,
+             "stop": None, "max_completion_tokens": None, "stream_options": None,
+             "prediction": None, "frequency_penalty": None, "presence_penalty": None,
+             "logit_bias": None, "logprobs": None, "top_logprobs": None,
+             "response_format": None, "reasoning_effort": None}
+    answer = post_raw(api_server, {"model": api_server.model, "messages": MESSAGES,
+                                   "max_tokens": 2, "ignore_eos": True, **nulls})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["object"] == "chat.completion"  # null stream: not streamed
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_malformed_values_get_400_never_500(api_server: ApiServer, stream: bool) -> None:
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"seed": 2**64}, "seed"),
+        ({"seed": -(2**63) - 1}, "seed"),
+        ({"messages": [{"role": "user", "content": "def f():\ud800"}]}, "messages[0].content"),
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": "\udfff"}]}]},
+         "messages[0].content[0].text"),
+        ({"prediction": {"type": "content", "content": "x\ud800y"}}, "prediction.content"),
+        ({"stop": ["a", "\ud83d"]}, "stop[1]"),
+        ({"model": "\ud800"}, "model"),
+        ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+    ]
+    for change, param in bad:
+        body = {"model": api_server.model, "messages": MESSAGES, "max_tokens": 2,
+                "stream": stream, **change}
+        answer = post_raw(api_server, body)
+        # Refused before any stream starts: a 400, not a 200 and then an error event.
+        assert answer.status_code == 400, (change, answer.text)
+        error = answer.json()["error"]
+        assert error["param"] is not None and error["param"].startswith(param), (change, error)
+        assert error["type"] == "invalid_request_error"
+        assert "Error" not in error["message"] and "Traceback" not in error["message"]
+    assert api_server.health()["status"] == "ok"
+
+
+def test_fields_that_would_change_the_answer_are_refused_by_name(
+        api_server: ApiServer, client: openai.OpenAI) -> None:
+    refused: dict[str, Any] = {
+        "frequency_penalty": 0.5, "presence_penalty": -1.0, "logit_bias": {"5": 100},
+        "response_format": {"type": "json_object"}, "logprobs": True, "top_logprobs": 2,
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+        "tool_choice": "required", "functions": [{"name": "f", "parameters": {}}],
+        "function_call": {"name": "f"}, "modalities": ["text", "audio"],
+        "reasoning_effort": "high", "top_k": 5, "repetition_penalty": 1.2,
+    }
+    for name, value in refused.items():
+        with pytest.raises(openai.BadRequestError) as bad:
+            client.chat.completions.create(model=api_server.model, messages=MESSAGES,
+                                           max_tokens=1, extra_body={name: value})
+        assert bad.value.body["param"] == name, (name, bad.value.body)
+        assert name in bad.value.message
+    history = [{"role": "assistant", "content": None, "tool_calls": [
+        {"id": "1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model=api_server.model, max_tokens=1,
+                                       messages=[*MESSAGES, *history])
+    assert bad.value.body["param"] == "messages[1].tool_calls"
+    # Their neutral values change nothing and are taken, as are fields that change nothing.
+    neutral = {"frequency_penalty": 0, "presence_penalty": 0.0, "logit_bias": {},
+               "response_format": {"type": "text"}, "logprobs": False, "tools": [],
+               "tool_choice": "none", "modalities": ["text"], "user": "someone",
+               "metadata": {"k": "v"}, "store": False, "service_tier": "auto"}
+    answer = client.chat.completions.create(model=api_server.model, messages=MESSAGES,
+                                            max_tokens=1, extra_body=neutral)
+    assert answer.choices[0].finish_reason in ("stop", "length")
+
+
+def test_too_many_messages_are_refused_before_the_engine(api_server: ApiServer) -> None:
+    before = api_server.health()
+    many = [{"role": "user"}] * (API_MAX_MESSAGES + 1)  # about 33 KB: under the body limit
+    answer = post_raw(api_server, {"model": api_server.model, "messages": many})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["param"] == "messages"
+    after = api_server.health()
+    assert after["completed"] == before["completed"]  # no job: the engine never saw it
+    assert f"{API_MAX_MESSAGES:,}" in answer.json()["error"]["message"]
+
+
+def test_health_counts_failures_apart_from_cancels(api_server: ApiServer,
+                                                   client: openai.OpenAI) -> None:
+    before = api_server.health()
+    # Under the server's rough character bound, over the context once tokenised: the
+    # engine takes the job, and it fails.
+    huge = [{"role": "user", "content": "x = 1; " * 8000}]
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model=api_server.model, messages=huge, max_tokens=4)
+    assert refused.value.code == "context_length_exceeded"
+    after = api_server.wait_for(lambda h: h["completed"] > before["completed"],
+                                "the failed job to be counted")
+    assert after["failures"] == before["failures"] + 1
+    assert after["cancels"] == before["cancels"]
 
 
 def test_a_missing_or_wrong_key_gets_401(api_server: ApiServer) -> None:
