@@ -154,6 +154,41 @@ def test_requests_after_shutdown_are_refused_and_exit_returns_0(
     assert idle_server.wait_exit(EXIT_LIMIT) == 0
 
 
+# -- before initialize ---------------------------------------------------------------------------
+
+@pytest.fixture
+def fresh_server() -> Iterator[RawServer]:
+    """Started, not initialised."""
+    server = RawServer({**TEST_SETTINGS, "model": "/nonexistent/model"})
+    yield server
+    server.kill()
+
+
+CODE_ACTION = {"textDocument": {"uri": URI}, "range": AREA, "context": {"diagnostics": []}}
+
+
+def test_before_initialize_requests_get_32002_and_notifications_are_dropped(
+        fresh_server: RawServer) -> None:
+    fresh_server.open(URI, SAMPLE)  # dropped: nothing is open before initialize
+    reply = fresh_server.call("textDocument/codeAction", CODE_ACTION)
+    assert reply["error"]["code"] == -32002, reply  # ServerNotInitialized, not -32603
+    assert "initialize" in reply["error"]["message"]
+    assert fresh_server.call("shutdown")["error"]["code"] == -32002
+    fresh_server.initialize(wait_ready=False)
+    # The early didOpen was dropped, so the document is not open: no actions for it.
+    assert fresh_server.call("textDocument/codeAction", CODE_ACTION)["result"] == []
+    fresh_server.open(URI, SAMPLE)
+    titles = [a["title"] for a in fresh_server.call("textDocument/codeAction",
+                                                     CODE_ACTION)["result"]]
+    assert "Add type hints" in titles
+    assert [m for m in fresh_server.seen if m.get("method") == "window/showMessage"] == []
+
+
+def test_exit_before_initialize_ends_the_server_with_1(fresh_server: RawServer) -> None:
+    fresh_server.send({"method": "exit"})
+    assert fresh_server.wait_exit(EXIT_LIMIT) == 1
+
+
 # -- the lifecycle while a rewrite runs ----------------------------------------------------------
 
 def start_rewrite(server: RawServer, kind: str) -> int:
