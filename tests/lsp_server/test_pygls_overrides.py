@@ -135,3 +135,67 @@ async def test_requests_before_initialize_get_server_not_initialized() -> None:
     assert protocol.workspace.text_documents == {}  # the early didOpen never happened
     protocol.handle_payload({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
     assert (await answered(output, 2))["result"] is None
+
+
+async def initialized_with_a_command(output: Output) -> tuple[SpecEditServer, SpecEditProtocol,
+                                                               dict[str, Any]]:
+    """A server with `test.wait`, a command that runs until its future is resolved."""
+    server, protocol = server_with(output)
+    state: dict[str, Any] = {"started": asyncio.Event()}
+
+    @server.command("test.wait")
+    async def wait(ls: Any, *args: Any) -> str:
+        state["future"] = asyncio.get_running_loop().create_future()
+        state["started"].set()
+        return await state["future"]
+
+    protocol.handle_payload(INITIALIZE)
+    await answered(output, "init")
+    protocol.handle_payload({"jsonrpc": "2.0", "id": "cmd", "method": "workspace/executeCommand",
+                             "params": {"command": "test.wait"}})
+    await asyncio.wait_for(state["started"].wait(), 30)
+    return server, protocol, state
+
+
+async def test_shutdown_while_a_command_runs_is_answered_and_cancels_it() -> None:
+    output = Output()
+    _, protocol, state = await initialized_with_a_command(output)
+    protocol.handle_payload({"jsonrpc": "2.0", "id": "bye", "method": "shutdown"})
+    # pygls: -32603 "dictionary changed size during iteration", and not shut down.
+    assert (await answered(output, "bye"))["result"] is None
+    assert protocol.shut_down
+    assert (await answered(output, "cmd"))["error"]["code"] == -32800
+    for _ in range(100):  # loop iterations: the command's task sees its cancellation
+        if state["future"].done():
+            break
+        await asyncio.sleep(0)
+    assert state["future"].cancelled()
+
+
+async def test_a_command_that_ends_cancelled_is_answered() -> None:
+    output = Output()
+    _, _, state = await initialized_with_a_command(output)
+    state["future"].cancel()  # what the command awaited was cancelled
+    # pygls: CancelledError out of a loop callback, and the request is never answered.
+    assert (await answered(output, "cmd"))["error"]["code"] == -32800
+
+
+async def test_cancelling_a_command_reaches_the_cancel_hook() -> None:
+    output = Output()
+    _, protocol, _ = await initialized_with_a_command(output)
+    cancelled: list[Any] = []
+    protocol.on_cancel_request = cancelled.append
+    protocol.handle_payload({"jsonrpc": "2.0", "method": "$/cancelRequest",
+                             "params": {"id": "cmd"}})
+    # pygls answers -32800 but never cancels the command's own task: the hook can.
+    assert cancelled == ["cmd"]
+    assert (await answered(output, "cmd"))["error"]["code"] == -32800
+
+
+async def test_exit_stops_the_protocol_without_raising_system_exit() -> None:
+    output = Output()
+    _, protocol = server_with(output)
+    protocol.handle_payload(INITIALIZE)
+    await answered(output, "init")
+    protocol.handle_payload({"jsonrpc": "2.0", "method": "exit"})  # pygls: sys.exit(1)
+    assert protocol.exited and protocol.closed and not protocol.shut_down
