@@ -144,6 +144,21 @@ def test_a_request_with_bad_params_gets_exactly_one_error(
     assert len(idle_server.responses(message["id"])) == 1
 
 
+def test_a_resolve_that_cannot_run_returns_the_action_as_sent(idle_server: RawServer) -> None:
+    """codeAction/resolve answers with the action itself, without an edit, and the reason
+    goes to the user: an editor shows nothing for an error response to a resolve."""
+    action = {"title": "Add type hints", "kind": "refactor.rewrite", "data": {
+        "uri": "file:///tmp/never-opened.py", "range": AREA, "instruction": "Add type hints",
+        "version": 1}}
+    reply = idle_server.call("codeAction/resolve", action, timeout=30)
+    assert reply == {"jsonrpc": "2.0", "id": reply["id"], "result": action}, reply
+    shown = idle_server.wait_for(lambda m: m.get("method") == "window/showMessage"
+                                 and "not open" in m["params"]["message"],
+                                 what="the refusal's message")
+    assert shown["params"] == {"type": 2, "message": "specedit: the document is not open in "
+                               "the editor: open it, then select the code again"}
+
+
 def test_requests_after_shutdown_are_refused_and_exit_returns_0(
         idle_server: RawServer) -> None:
     assert idle_server.call("shutdown")["result"] is None
@@ -214,9 +229,17 @@ def test_shutdown_during_a_rewrite_answers_null_and_exit_returns_0(
     msg_id = start_rewrite(slow_server, kind)
     shutdown = slow_server.call("shutdown", timeout=30)
     assert shutdown == {"jsonrpc": "2.0", "id": shutdown["id"], "result": None}
-    # The rewrite's own request is answered once, as cancelled or as not applied.
+    # The rewrite's own request is answered once: cancelled (-32800), whatever its kind; a
+    # resolve or preview also tells the user, with the message every cancel gives.
     reply = slow_server.response(msg_id, timeout=30)
-    assert "error" in reply or reply["result"].get("applied") is False or kind == "resolve"
+    assert reply == {"jsonrpc": "2.0", "id": msg_id, "error": {
+        "code": -32800, "message": f'Request with id "{msg_id}" is canceled'}}, reply
+    if kind != "command":
+        shown = slow_server.wait_for(lambda m: m.get("method") == "window/showMessage"
+                                     and "cancel" in m["params"]["message"],
+                                     what="the cancel's message")
+        assert shown["params"] == {"type": 3,
+                                   "message": "specedit: rewrite cancelled; nothing was changed."}
     slow_server.send({"method": "exit"})
     assert slow_server.wait_exit(EXIT_LIMIT) == 0
     assert len(slow_server.responses(msg_id)) == 1
