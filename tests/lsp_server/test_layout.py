@@ -101,3 +101,16 @@ def test_only_the_overrides_reach_into_pygls_internals():
                 continue
             raise AssertionError(f"{path.name}:{node.lineno} reaches into {text}: move it to "
                                  f"lsp_server/{OVERRIDES}/")
+
+
+def test_lsp_frames_are_made_and_read_by_one_test_helper():
+    """tests/helpers/raw_lsp.py frames LSP messages by hand, for every test that needs it
+    (malformed frames included); a second copy would drift from it. HTTP is not LSP."""
+    tests = PACKAGE.parent / "tests"
+    helper = tests / "helpers" / "raw_lsp.py"
+    header = "Content-" + "Length:"  # spelled so that this file does not match itself
+    for path in tests.rglob("*.py"):
+        if path == helper or path.is_relative_to(tests / "engine" / "api"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert header not in text, f"{path} frames LSP by hand: use {helper.name}"

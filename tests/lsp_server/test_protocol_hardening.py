@@ -11,7 +11,7 @@ import pytest
 
 from lsp_server.actions import COMMAND
 from tests.helpers.lsp import SAMPLE, TEST_SETTINGS
-from tests.helpers.raw_lsp import RawServer, frame
+from tests.helpers.raw_lsp import RawServer, frame, frame_body
 
 # Whole seconds, far above the target (2 s) so a loaded machine passes; before the fixes these
 # took 25-30 s (exit during a rewrite) or never happened (a deaf server).
@@ -57,11 +57,11 @@ BODY = b'{"jsonrpc": "2.0", "method": "$/noop"}'
 
 
 @pytest.mark.parametrize("bad, expected", [
-    (b"Content-Length: abc\r\n\r\n" + BODY, "not a number"),
-    (b"Content-Length: -5\r\n\r\n" + BODY, "not a number"),
-    (b"Content-Length: 1000000000000\r\n\r\n" + BODY, "over the limit"),
-    (b"Content-Length: 10\r\n\r\n" + BODY, "not JSON"),  # shorter than the body
-    (b"Content-Type: x\r\n\r\n" + BODY, "without Content-Length"),
+    (frame_body(BODY, b"abc"), "not a number"),
+    (frame_body(BODY, b"-5"), "not a number"),
+    (frame_body(BODY, 1000000000000), "over the limit"),
+    (frame_body(BODY, 10), "not JSON"),  # shorter than the body
+    (frame_body(BODY, headers=[(b"Content-Type", b"x")]), "without Content-Length"),
     (b"\x00\xff garbage { not a header", "not a message header"),
 ])
 def test_a_bad_frame_gets_an_error_and_the_next_message_an_answer(
@@ -76,18 +76,17 @@ def test_a_bad_frame_gets_an_error_and_the_next_message_an_answer(
 def test_lf_only_headers_and_an_overstated_length_are_read(idle_server: RawServer) -> None:
     body = b'{"jsonrpc": "2.0", "id": 7, "method": "textDocument/hover", "params": ' \
            b'{"textDocument": {"uri": "file:///x"}, "position": {"line": 0, "character": 0}}}'
-    idle_server.send_bytes(b"Content-Length: %d\n\n" % len(body) + body)
+    idle_server.send_bytes(frame_body(body, eol=b"\n"))
     assert idle_server.response(7, timeout=30)["error"]["code"] == -32601
     # Overstated: the body ends at its closing brace; the next message is not swallowed.
-    idle_server.send_bytes(b"Content-Length: %d\r\n\r\n" % (len(body) + 500)
-                           + body.replace(b'"id": 7', b'"id": 8'))
+    idle_server.send_bytes(frame_body(body.replace(b'"id": 7', b'"id": 8'), len(body) + 500))
     assert idle_server.response(8, timeout=30)["error"]["code"] == -32601
     assert_still_answers(idle_server)
     assert null_errors(idle_server) == []
 
 
 def test_an_absurd_length_is_refused_without_allocating_it(idle_server: RawServer) -> None:
-    idle_server.send_bytes(b"Content-Length: 50000000000\r\n\r\n")
+    idle_server.send_bytes(frame_body(b"", 50000000000))  # the header alone
     idle_server.send_bytes(b"x" * 1_000_000)  # a megabyte of its "body", dropped as it comes
     idle_server.send_bytes(frame({"jsonrpc": "2.0", "id": 9, "method": "shutdown"}))
     assert idle_server.response(9, timeout=30) == {"jsonrpc": "2.0", "id": 9, "result": None}
@@ -114,7 +113,7 @@ def test_an_absurd_length_is_refused_without_allocating_it(idle_server: RawServe
 ])
 def test_a_body_that_is_no_request_gets_an_error_with_id_null(
         idle_server: RawServer, body: bytes, code: int) -> None:
-    idle_server.send_bytes(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    idle_server.send_bytes(frame_body(body))
     assert_still_answers(idle_server)
     errors = null_errors(idle_server)
     assert len(errors) == 1 and errors[0]["error"]["code"] == code, errors
