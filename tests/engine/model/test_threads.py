@@ -91,6 +91,7 @@ def test_read_cpu_times_parses_proc_stat(tmp_path: Path) -> None:
     assert read_cpu_times(str(tmp_path / "missing")) == {}
 
 
+@pytest.mark.needs("two-cpus")
 @pytest.mark.skipif(not Path("/proc/stat").exists() or len(os.sched_getaffinity(0)) < 2,
                     reason="needs Linux and two CPUs")
 def test_auto_leaves_out_a_core_another_process_keeps_busy() -> None:

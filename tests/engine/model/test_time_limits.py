@@ -62,6 +62,7 @@ SERVER_LIKE_PARENT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.needs("pidfd")
 @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux 5.3+ (pidfd_open)")
 def test_a_child_dies_with_its_parent_even_when_the_parent_is_killed() -> None:
     """SIGKILL runs no code in the parent (no kill_children): the kernel must end the child."""
