@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(stream=sys.stderr, level=args.log_level,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    from .pygls_overrides.transport import serve_stdio, serve_tcp
     from .server import create_server
-    from .transport import serve_stdio, serve_tcp
 
     # An editor that stops the server with SIGTERM gets the same prompt end, children included.
     signal.signal(signal.SIGTERM, lambda signum, frame: _exit(128 + signum))

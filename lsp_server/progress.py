@@ -93,9 +93,8 @@ class RewriteProgress:
         if self.token is None or self._ended:
             return
         self._ended = True
+        # The protocol's progress forgets the token here (pygls_overrides.protocol).
         self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
-        # pygls keeps a future per token for cancellation; this one is done.
-        self.ls.work_done_progress.tokens.pop(self.token, None)
 
 
 def _supports_progress(ls: LanguageServer) -> bool:

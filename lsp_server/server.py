@@ -23,7 +23,7 @@ from .edits import region_for
 from .engines import EngineChoice
 from .messages import Reporter
 from .progress import RewriteProgress
-from .protocol import SpecEditProtocol
+from .pygls_overrides.protocol import SpecEditProtocol
 from .remote import RemoteEngine
 from .service import Collaborators, EditorSupport, RewriteService
 from .settings import SECTION, Settings, parse_settings, section_of

@@ -52,18 +52,64 @@ def server_settings(tiny_model_dir: Path) -> dict[str, Any]:
     return {"model": str(tiny_model_dir), **TEST_SETTINGS}
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """In CI (SPECEDIT_REQUIRE_EDITORS=1) an editor test that would skip fails instead.
+# -- skips a machine must not have -----------------------------------------------------------
+#
+# A test that needs something a machine may lack says so with `@pytest.mark.needs(NAME)`
+# (the end-to-end tests' `editor` marker means needs("editors")) and skips without it, with
+# the reason. Where SPECEDIT_REQUIRE lists NAME (.ci/run lists what CI's machines have), that
+# skip is a failure instead: a skip there would hide a broken install or a lost code path.
+# SPECEDIT_REQUIRE_EDITORS=1 is the same as listing "editors".
+NEEDS = {
+    "editors": "Neovim and the VS Code harness (code-server, Chromium, the built extension)",
+    "c-compiler": "a C compiler for the native kernels (engine/model/kernels)",
+    "avx2": "a CPU and compiler with AVX2+FMA+F16C (the kernels' vector path)",
+    "openmp": "OpenMP in the C compiler (the kernels' threads)",
+    "onednn": "a torch build with oneDNN (packed linear layers)",
+    "two-cpus": "Linux and at least two CPUs",
+    "pidfd": "Linux 5.3+ (pidfd_open), to wait for a process that is not our child",
+}
 
-    Locally the Neovim and VS Code end-to-end tests skip when the editor is not installed;
-    CI installs both, so a skip there would hide a broken install.
-    """
-    if os.environ.get("SPECEDIT_REQUIRE_EDITORS") != "1":
+
+def required() -> set[str]:
+    """What this machine must have: SPECEDIT_REQUIRE, comma-separated."""
+    names = {n.strip() for n in os.environ.get("SPECEDIT_REQUIRE", "").split(",") if n.strip()}
+    if os.environ.get("SPECEDIT_REQUIRE_EDITORS") == "1":
+        names.add("editors")
+    unknown = names - NEEDS.keys()
+    if unknown:
+        raise pytest.UsageError(f"SPECEDIT_REQUIRE names {sorted(unknown)}; known: "
+                                f"{', '.join(NEEDS)}")
+    return names
+
+
+def needs_of(item: pytest.Item) -> set[str]:
+    found = {name for mark in item.iter_markers("needs") for name in mark.args}
+    if item.get_closest_marker("editor") is not None:
+        found.add("editors")
+    unknown = found - NEEDS.keys()
+    assert not unknown, f"{item.nodeid}: needs {sorted(unknown)}, not in conftest.NEEDS"
+    return found
+
+
+_REQUIRED = pytest.StashKey[set[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_REQUIRED] = required()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """A skip of a test that needs what SPECEDIT_REQUIRE lists becomes a failure, whether it
+    came from a skipif mark, a fixture or the test itself (pytest.skip)."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or hasattr(report, "wasxfail"):
         return
-    if item.get_closest_marker("editor") is None:
+    missing = needs_of(item) & item.config.stash[_REQUIRED]
+    if not missing:
         return
-    for mark in item.iter_markers("skipif"):
-        if mark.args and mark.args[0]:
-            pytest.fail("editor test required here but cannot run: "
-                        + mark.kwargs.get("reason", ""), pytrace=False)
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    report.outcome = "failed"
+    report.longrepr = (f"skipped, but SPECEDIT_REQUIRE says this machine has "
+                       f"{', '.join(sorted(missing))}: {reason}")

@@ -68,6 +68,18 @@ def edits_for(edit: types.WorkspaceEdit | dict[str, Any], uri: str) -> list[type
     return found
 
 
+def stale_version(edit: types.WorkspaceEdit, docs: Mapping[str, tuple[str, int]]) -> str | None:
+    """Why an editor refuses `edit`: a TextDocumentEdit for a version its document is no
+    longer at; None when every versioned change is for the current version."""
+    for change in edit.document_changes or []:
+        if not isinstance(change, types.TextDocumentEdit):
+            continue
+        uri, version = change.text_document.uri, change.text_document.version
+        if uri in docs and version is not None and version != docs[uri][1]:
+            return f"{uri} is at version {docs[uri][1]}, the edit is for version {version}"
+    return None
+
+
 @dataclass
 class Editor:
     """What the scripted editor remembers: its documents and everything the server sent."""
@@ -124,6 +136,9 @@ def make_client() -> LanguageClient:
     @client.feature(types.WORKSPACE_APPLY_EDIT)
     def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
         editor.applied.append(params)
+        # As editors do: an edit for a version the document has moved past is refused whole.
+        if (stale := stale_version(params.edit, editor.docs)) is not None:
+            return types.ApplyWorkspaceEditResult(applied=False, failure_reason=stale)
         for uri, (text, _version) in list(editor.docs.items()):
             edits = edits_for(params.edit, uri)
             if edits:

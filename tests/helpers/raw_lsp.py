@@ -1,7 +1,12 @@
-"""A real server process spoken to in raw bytes over stdio, for framing and lifecycle tests.
+"""LSP's base protocol by hand, in one place: the only test code that writes or reads
+`Content-Length` frames itself (tests/helpers/lsp.py drives pytest-lsp's client instead).
 
-pytest-lsp's client only sends well-formed frames and owns the process's lifetime; these
-tests need to send anything and to watch exit codes, timing and stderr.
+- `frame` and `frame_body` make frames, well-formed or, for the tests that send malformed
+  ones on purpose, with any length, line end or header;
+- `FrameReader` reads the server's frames from a pipe or a socket;
+- `RawServer` is a real server process spoken to in raw bytes over stdio, for framing and
+  lifecycle tests: pytest-lsp's client only sends well-formed frames and owns the process's
+  lifetime, and these tests need to send anything and to watch exit codes and stderr.
 """
 
 from __future__ import annotations
@@ -10,10 +15,12 @@ import contextlib
 import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +29,66 @@ SERVER = [sys.executable, "-m", "lsp_server", "--stdio"]
 
 
 def frame(message: Any) -> bytes:
-    body = json.dumps(message).encode()
-    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+    """A well-formed frame around `message` as JSON."""
+    return frame_body(json.dumps(message).encode())
+
+
+def frame_body(body: bytes, length: int | bytes | None = None, *, eol: bytes = b"\r\n",
+               headers: Sequence[tuple[bytes, int | bytes]] | None = None) -> bytes:
+    """A frame around raw bytes: `Content-Length: len(body)` unless `length` (any bytes, for
+    a malformed one) or `headers` (the whole header block) says otherwise, each header line
+    ending with `eol`."""
+    if headers is None:
+        headers = [(b"Content-Length", len(body) if length is None else length)]
+    block = b"".join(name + b": " + (value if isinstance(value, bytes) else b"%d" % value) + eol
+                     for name, value in headers)
+    return block + eol + body
+
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+class FrameReader:
+    """The messages of a byte stream (a pipe's read1, a socket's recv), one frame at a time.
+
+    Header names are case-insensitive and lines may end with \\n: what the server accepts,
+    the tests accept from it too (the server itself always writes \\r\\n)."""
+
+    def __init__(self, read: Callable[[int], bytes]) -> None:
+        self._read = read
+        self._buffer = b""
+
+    def _more(self) -> bool:
+        chunk = self._read(65536)
+        self._buffer += chunk
+        return bool(chunk)
+
+    def next(self) -> Any:
+        """The next message, parsed; None once the stream has ended."""
+        while (end := _HEADER_END.search(self._buffer)) is None:
+            if not self._more():
+                return None
+        fields = dict(line.split(b":", 1) for line in
+                      re.split(rb"\r?\n", self._buffer[:end.start()]) if b":" in line)
+        lengths = [v for k, v in fields.items() if k.strip().lower() == b"content-length"]
+        assert lengths, f"a frame without Content-Length: {self._buffer[:end.start()]!r}"
+        length = int(lengths[0])
+        self._buffer = self._buffer[end.end():]
+        while len(self._buffer) < length:
+            assert self._more(), "the stream ended inside a frame"
+        body, self._buffer = self._buffer[:length], self._buffer[length:]
+        return json.loads(body)
 
 
 class RawServer:
     """The server process; a thread reads its frames, answering its requests like an editor."""
 
-    def __init__(self, settings: dict[str, Any] | None = None) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        self.proc = subprocess.Popen(SERVER, cwd=REPO, env=env, stdin=subprocess.PIPE,
+    def __init__(self, settings: dict[str, Any] | None = None, *,
+                 command: Sequence[str] = SERVER, env: Mapping[str, str] | None = None,
+                 cwd: Path = REPO) -> None:
+        """`env`: the whole environment (default: ours, with the repository on PYTHONPATH)."""
+        env = dict(env) if env is not None else {**os.environ, "PYTHONPATH": str(REPO)}
+        self.proc = subprocess.Popen(list(command), cwd=cwd, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.settings = settings or {}
         self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -58,21 +115,9 @@ class RawServer:
         self.proc.stdin.close()
 
     def _read(self) -> None:
-        stream = self.proc.stdout
-        assert stream is not None
-        while True:
-            length = None
-            while True:
-                line = stream.readline()
-                if not line:
-                    return
-                if line in (b"\r\n", b"\n"):
-                    break
-                name, _, value = line.decode().partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
-            assert length is not None, "a frame without Content-Length from the server"
-            message = json.loads(stream.read(length))
+        assert self.proc.stdout is not None
+        reader = FrameReader(self.proc.stdout.read1)
+        while (message := reader.next()) is not None:
             self._answer(message)
             self.messages.put(message)
 

@@ -99,12 +99,13 @@ def tiny_model(arch: str, *, seed: int = 0, vocab_size: int | None = None, **con
 
 
 def make_tiny_model_dir(path: Path, arch: str = "llama", *, chat: bool = True,
-                        seed: int = 0) -> Path:
-    """Save a tiny random model plus tokenizer as a transformers folder (for the CLI/server)."""
+                        seed: int = 0, **config_kw) -> Path:
+    """Save a tiny random model plus tokenizer as a transformers folder (for the CLI/server);
+    config_kw (layers, hidden...) as tiny_config takes them."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tok = chat_tokenizer() if chat else tiny_tokenizer()
-    model = tiny_model(arch, seed=seed, vocab_size=len(tok))
+    model = tiny_model(arch, seed=seed, vocab_size=len(tok), **config_kw)
     model.config.eos_token_id = tok.eos_token_id
     model.generation_config.eos_token_id = tok.eos_token_id
     model.save_pretrained(path)

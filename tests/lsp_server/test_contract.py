@@ -13,6 +13,7 @@ import pytest
 
 from engine import contract
 from lsp_server.settings import Settings, parse_settings
+from tests.helpers.raw_lsp import RawServer
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE_JSON = REPO / "vscode-extension" / "package.json"
@@ -51,42 +52,17 @@ def test_the_contract_and_the_cli_parser_import_no_torch(no_torch_env: dict[str,
     assert not (tmp_path / "marker").exists()
 
 
-def _frame(message: dict) -> bytes:
-    body = json.dumps(message).encode()
-    return b"Content-Length: %d\r\n\r\n" % len(body) + body
-
-
-def _read_frame(stream) -> dict:  # noqa: ANN001 - a binary pipe
-    length = None
-    while True:
-        line = stream.readline()
-        assert line, "the server closed its output"
-        if line in (b"\r\n", b"\n"):
-            break
-        name, _, value = line.decode().partition(":")
-        if name.lower() == "content-length":
-            length = int(value)
-    assert length is not None
-    return json.loads(stream.read(length))
-
-
 def test_specedit_serve_answers_initialize_without_importing_torch(
         no_torch_env: dict[str, str], tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--stdio"],
-                            env=no_torch_env, cwd=tmp_path, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    server = RawServer(command=[sys.executable, "-m", "engine.cli", "serve", "--stdio"],
+                       env=no_torch_env, cwd=tmp_path)
     try:
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(_frame({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                                 "params": {"processId": None, "rootUri": None,
-                                            "capabilities": {}}}))
-        proc.stdin.flush()
-        reply = _read_frame(proc.stdout)
-        assert reply["id"] == 1 and "capabilities" in reply["result"]
+        reply = server.call("initialize", {"processId": None, "rootUri": None,
+                                           "capabilities": {}})
+        assert "capabilities" in reply["result"], reply
         assert not (tmp_path / "marker").exists(), "the handshake imported torch"
     finally:
-        proc.kill()
-        proc.wait(timeout=10)
+        server.kill()
 
 
 # -- package.json -----------------------------------------------------------------------------

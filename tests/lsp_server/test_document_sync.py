@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from lsprotocol import types
 from pygls.workspace import Workspace
 
-from lsp_server.document_sync import LspTextDocument, LspWorkspace
+from lsp_server.pygls_overrides.document_sync import LspTextDocument, LspWorkspace
 from lsp_server.server import create_server
 
 CR, LF = 13, 10

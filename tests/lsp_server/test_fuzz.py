@@ -19,7 +19,7 @@ import pytest
 
 from lsp_server.actions import COMMAND
 from tests.helpers.lsp import SAMPLE, Reference, apply_text_edits, edits_for
-from tests.helpers.raw_lsp import RawServer, frame
+from tests.helpers.raw_lsp import RawServer, frame, frame_body
 
 SEED = 20261123
 INPUTS = 150
@@ -111,8 +111,7 @@ class Fuzzer:
             return Input(kind, b"#" + junk.replace(b"\n", b"."), null_error=True)
         if kind == "bad length":
             value = r.choice([b"abc", b"-5", b"1e3", b"", b"0x10", b"9" * 30, b"1000000000000"])
-            return Input(kind, b"Content-Length: " + value + b"\r\n\r\n" + b'{"x": 1}',
-                         null_error=True)
+            return Input(kind, frame_body(b'{"x": 1}', value), null_error=True)
         if kind in ("short length", "long length", "long length garbage"):
             msg_id = self.request_id()
             body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": "textDocument/hover",
@@ -124,12 +123,12 @@ class Fuzzer:
             expects_answer = kind == "long length"
             # The garbage body is completed by filler, as a client's later bytes would.
             filler = FILLER if kind == "long length garbage" else b""
-            return Input(kind, b"Content-Length: %d\r\n\r\n" % length + body + filler,
+            return Input(kind, frame_body(body, length) + filler,
                          msg_id=msg_id if expects_answer else None,
                          null_error=not expects_answer)
         if kind == "bad json":
             body = b"{" + bytes(r.randrange(256) for _ in range(r.randint(0, 100)))
-            return Input(kind, b"Content-Length: %d\r\n\r\n" % len(body) + body, null_error=True)
+            return Input(kind, frame_body(body), null_error=True)
         if kind == "not an object":
             body = json.dumps(r.choice([[], [1], 5, "s", None, True, [{"jsonrpc": "2.0"}]]))
             return Input(kind, frame_body(body.encode()), null_error=True)
@@ -156,10 +155,6 @@ class Fuzzer:
         if method == "$/cancelRequest":
             params = {"id": r.choice([self.next_id, "x", None, 1.5])}
         return Input(kind, frame({"jsonrpc": "2.0", "method": method, "params": params}))
-
-
-def frame_body(body: bytes) -> bytes:
-    return b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
 @pytest.fixture

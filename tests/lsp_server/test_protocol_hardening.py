@@ -11,7 +11,7 @@ import pytest
 
 from lsp_server.actions import COMMAND
 from tests.helpers.lsp import SAMPLE, TEST_SETTINGS
-from tests.helpers.raw_lsp import RawServer, frame
+from tests.helpers.raw_lsp import RawServer, frame, frame_body
 
 # Whole seconds, far above the target (2 s) so a loaded machine passes; before the fixes these
 # took 25-30 s (exit during a rewrite) or never happened (a deaf server).
@@ -57,11 +57,11 @@ BODY = b'{"jsonrpc": "2.0", "method": "$/noop"}'
 
 
 @pytest.mark.parametrize("bad, expected", [
-    (b"Content-Length: abc\r\n\r\n" + BODY, "not a number"),
-    (b"Content-Length: -5\r\n\r\n" + BODY, "not a number"),
-    (b"Content-Length: 1000000000000\r\n\r\n" + BODY, "over the limit"),
-    (b"Content-Length: 10\r\n\r\n" + BODY, "not JSON"),  # shorter than the body
-    (b"Content-Type: x\r\n\r\n" + BODY, "without Content-Length"),
+    (frame_body(BODY, b"abc"), "not a number"),
+    (frame_body(BODY, b"-5"), "not a number"),
+    (frame_body(BODY, 1000000000000), "over the limit"),
+    (frame_body(BODY, 10), "not JSON"),  # shorter than the body
+    (frame_body(BODY, headers=[(b"Content-Type", b"x")]), "without Content-Length"),
     (b"\x00\xff garbage { not a header", "not a message header"),
 ])
 def test_a_bad_frame_gets_an_error_and_the_next_message_an_answer(
@@ -76,18 +76,17 @@ def test_a_bad_frame_gets_an_error_and_the_next_message_an_answer(
 def test_lf_only_headers_and_an_overstated_length_are_read(idle_server: RawServer) -> None:
     body = b'{"jsonrpc": "2.0", "id": 7, "method": "textDocument/hover", "params": ' \
            b'{"textDocument": {"uri": "file:///x"}, "position": {"line": 0, "character": 0}}}'
-    idle_server.send_bytes(b"Content-Length: %d\n\n" % len(body) + body)
+    idle_server.send_bytes(frame_body(body, eol=b"\n"))
     assert idle_server.response(7, timeout=30)["error"]["code"] == -32601
     # Overstated: the body ends at its closing brace; the next message is not swallowed.
-    idle_server.send_bytes(b"Content-Length: %d\r\n\r\n" % (len(body) + 500)
-                           + body.replace(b'"id": 7', b'"id": 8'))
+    idle_server.send_bytes(frame_body(body.replace(b'"id": 7', b'"id": 8'), len(body) + 500))
     assert idle_server.response(8, timeout=30)["error"]["code"] == -32601
     assert_still_answers(idle_server)
     assert null_errors(idle_server) == []
 
 
 def test_an_absurd_length_is_refused_without_allocating_it(idle_server: RawServer) -> None:
-    idle_server.send_bytes(b"Content-Length: 50000000000\r\n\r\n")
+    idle_server.send_bytes(frame_body(b"", 50000000000))  # the header alone
     idle_server.send_bytes(b"x" * 1_000_000)  # a megabyte of its "body", dropped as it comes
     idle_server.send_bytes(frame({"jsonrpc": "2.0", "id": 9, "method": "shutdown"}))
     assert idle_server.response(9, timeout=30) == {"jsonrpc": "2.0", "id": 9, "result": None}
@@ -114,7 +113,7 @@ def test_an_absurd_length_is_refused_without_allocating_it(idle_server: RawServe
 ])
 def test_a_body_that_is_no_request_gets_an_error_with_id_null(
         idle_server: RawServer, body: bytes, code: int) -> None:
-    idle_server.send_bytes(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    idle_server.send_bytes(frame_body(body))
     assert_still_answers(idle_server)
     errors = null_errors(idle_server)
     assert len(errors) == 1 and errors[0]["error"]["code"] == code, errors
@@ -144,6 +143,21 @@ def test_a_request_with_bad_params_gets_exactly_one_error(
     assert len(idle_server.responses(message["id"])) == 1
 
 
+def test_a_resolve_that_cannot_run_returns_the_action_as_sent(idle_server: RawServer) -> None:
+    """codeAction/resolve answers with the action itself, without an edit, and the reason
+    goes to the user: an editor shows nothing for an error response to a resolve."""
+    action = {"title": "Add type hints", "kind": "refactor.rewrite", "data": {
+        "uri": "file:///tmp/never-opened.py", "range": AREA, "instruction": "Add type hints",
+        "version": 1}}
+    reply = idle_server.call("codeAction/resolve", action, timeout=30)
+    assert reply == {"jsonrpc": "2.0", "id": reply["id"], "result": action}, reply
+    shown = idle_server.wait_for(lambda m: m.get("method") == "window/showMessage"
+                                 and "not open" in m["params"]["message"],
+                                 what="the refusal's message")
+    assert shown["params"] == {"type": 2, "message": "specedit: the document is not open in "
+                               "the editor: open it, then select the code again"}
+
+
 def test_requests_after_shutdown_are_refused_and_exit_returns_0(
         idle_server: RawServer) -> None:
     assert idle_server.call("shutdown")["result"] is None
@@ -152,6 +166,41 @@ def test_requests_after_shutdown_are_refused_and_exit_returns_0(
     assert reply["error"]["code"] == -32600 and "shutdown" in reply["error"]["message"]
     idle_server.send({"method": "exit"})
     assert idle_server.wait_exit(EXIT_LIMIT) == 0
+
+
+# -- before initialize ---------------------------------------------------------------------------
+
+@pytest.fixture
+def fresh_server() -> Iterator[RawServer]:
+    """Started, not initialised."""
+    server = RawServer({**TEST_SETTINGS, "model": "/nonexistent/model"})
+    yield server
+    server.kill()
+
+
+CODE_ACTION = {"textDocument": {"uri": URI}, "range": AREA, "context": {"diagnostics": []}}
+
+
+def test_before_initialize_requests_get_32002_and_notifications_are_dropped(
+        fresh_server: RawServer) -> None:
+    fresh_server.open(URI, SAMPLE)  # dropped: nothing is open before initialize
+    reply = fresh_server.call("textDocument/codeAction", CODE_ACTION)
+    assert reply["error"]["code"] == -32002, reply  # ServerNotInitialized, not -32603
+    assert "initialize" in reply["error"]["message"]
+    assert fresh_server.call("shutdown")["error"]["code"] == -32002
+    fresh_server.initialize(wait_ready=False)
+    # The early didOpen was dropped, so the document is not open: no actions for it.
+    assert fresh_server.call("textDocument/codeAction", CODE_ACTION)["result"] == []
+    fresh_server.open(URI, SAMPLE)
+    titles = [a["title"] for a in fresh_server.call("textDocument/codeAction",
+                                                     CODE_ACTION)["result"]]
+    assert "Add type hints" in titles
+    assert [m for m in fresh_server.seen if m.get("method") == "window/showMessage"] == []
+
+
+def test_exit_before_initialize_ends_the_server_with_1(fresh_server: RawServer) -> None:
+    fresh_server.send({"method": "exit"})
+    assert fresh_server.wait_exit(EXIT_LIMIT) == 1
 
 
 # -- the lifecycle while a rewrite runs ----------------------------------------------------------
@@ -179,9 +228,17 @@ def test_shutdown_during_a_rewrite_answers_null_and_exit_returns_0(
     msg_id = start_rewrite(slow_server, kind)
     shutdown = slow_server.call("shutdown", timeout=30)
     assert shutdown == {"jsonrpc": "2.0", "id": shutdown["id"], "result": None}
-    # The rewrite's own request is answered once, as cancelled or as not applied.
+    # The rewrite's own request is answered once: cancelled (-32800), whatever its kind; a
+    # resolve or preview also tells the user, with the message every cancel gives.
     reply = slow_server.response(msg_id, timeout=30)
-    assert "error" in reply or reply["result"].get("applied") is False or kind == "resolve"
+    assert reply == {"jsonrpc": "2.0", "id": msg_id, "error": {
+        "code": -32800, "message": f'Request with id "{msg_id}" is canceled'}}, reply
+    if kind != "command":
+        shown = slow_server.wait_for(lambda m: m.get("method") == "window/showMessage"
+                                     and "cancel" in m["params"]["message"],
+                                     what="the cancel's message")
+        assert shown["params"] == {"type": 3,
+                                   "message": "specedit: rewrite cancelled; nothing was changed."}
     slow_server.send({"method": "exit"})
     assert slow_server.wait_exit(EXIT_LIMIT) == 0
     assert len(slow_server.responses(msg_id)) == 1

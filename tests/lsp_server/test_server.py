@@ -351,6 +351,68 @@ async def test_edit_during_rewrite_refuses_to_apply(
                for m in client.messages)
 
 
+async def test_a_version_already_stale_when_the_request_arrives_is_refused(
+        client: LanguageClient):
+    """The code action was offered for version 1; the user typed before choosing it, so
+    the request names a version the document has left: refused before any rewrite runs."""
+    uri = new_doc(client)
+    editor = editor_of(client)
+    before = len(editor.applied)
+    actions = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), range=lines_range(*AREA),
+        context=types.CodeActionContext(diagnostics=[])))
+    preset = next(a for a in actions if a.title == "Add docstrings")
+    assert preset.data["version"] == 1
+    typed = SAMPLE.replace("PI = math.pi", "PI = 3.14159")
+    change_text(client, uri, typed)  # version 2, before the action is chosen
+    stale = "the document changed since the code action was offered: select the code again"
+    shown = len(client.messages)
+
+    resolved = await client.code_action_resolve_async(preset)
+    assert resolved.edit is None
+    assert [(m.type, m.message) for m in client.messages[shown:]] == [
+        (types.MessageType.Warning, f"specedit: {stale}")]
+
+    with pytest.raises(JsonRpcException) as refused:
+        await client.protocol.send_request_async("specedit/rewrite", {
+            "textDocument": {"uri": uri}, "range": range_json(lines_range(*AREA)),
+            "instruction": "Add docstrings", "version": 1})
+    assert refused.value.code == -32801  # ContentModified
+    assert stale in str(refused.value)
+
+    result = await execute(client, {**preset.data})
+    assert result == {"applied": False, "reason": f"specedit: {stale}"}
+    assert len(editor.applied) == before
+    assert text_of(client, uri) == typed
+
+
+async def test_an_edit_for_a_version_the_editor_has_left_is_not_applied(
+        client: LanguageClient):
+    """The user typed and the change is still on its way when the rewrite is applied: the
+    server's copy matches its version, the editor's does not. A versioned edit lets the
+    editor refuse it; the server then says so instead of reporting it applied."""
+    uri = new_doc(client)
+    editor = editor_of(client)
+    text, version = editor.docs[uri]
+    editor.docs[uri] = (text, version + 1)  # a didChange the server has not read yet
+    result = await execute(client, {"uri": uri, "range": range_json(lines_range(*AREA)),
+                                    "instruction": "Add comments"})
+    if client_supports_versioned_edits(client):
+        assert result["applied"] is False, result
+        assert result["reason"] == (f"specedit: the editor did not apply the rewrite: {uri} is "
+                                    f"at version {version + 1}, the edit is for version "
+                                    f"{version}")
+        assert text_of(client, uri) == SAMPLE
+    else:  # plain `changes` carry no version: an editor without documentChanges cannot tell
+        assert result["applied"] is True, result
+
+
+def client_supports_versioned_edits(client: LanguageClient) -> bool:
+    workspace = client.capabilities.workspace if client.capabilities else None
+    return bool(workspace and workspace.workspace_edit
+                and workspace.workspace_edit.document_changes)
+
+
 async def test_bad_model_reports_error_and_keeps_serving(
         client: LanguageClient, server_settings: dict[str, Any], reference: Reference):
     editor = editor_of(client)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from typing import Any
 
 from lsp_server import cli
 from lsp_server.actions import COMMAND
+from tests.helpers.raw_lsp import FrameReader, frame
 
 
 def free_port() -> int:
@@ -22,26 +22,15 @@ def free_port() -> int:
 class Connection:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.buffer = b""
+        self.reader = FrameReader(sock.recv)
 
     def send(self, message: dict[str, Any]) -> None:
-        body = json.dumps({"jsonrpc": "2.0", **message}).encode()
-        self.sock.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-
-    def receive(self) -> dict[str, Any]:
-        while b"\r\n\r\n" not in self.buffer:
-            self.buffer += self.sock.recv(65536)
-        header, _, rest = self.buffer.partition(b"\r\n\r\n")
-        length = next(int(line.split(b":")[1]) for line in header.split(b"\r\n")
-                      if line.lower().startswith(b"content-length"))
-        while len(rest) < length:
-            rest += self.sock.recv(65536)
-        self.buffer = rest[length:]
-        return json.loads(rest[:length])
+        self.sock.sendall(frame({"jsonrpc": "2.0", **message}))
 
     def response(self, msg_id: int) -> dict[str, Any]:
         while True:
-            message = self.receive()
+            message = self.reader.next()
+            assert message is not None, "the server closed the connection"
             if message.get("id") == msg_id and "method" not in message:
                 return message
 

@@ -2,10 +2,9 @@
 
 The test itself is JavaScript (rewrite.e2e.test.mjs, node's test runner, playwright-core;
 its header says what it does); this wrapper runs it once under pytest so that the README's
-test command covers it. It skips when
-the harness is not installed (`bash .ci/vscode-e2e.sh --install-only` installs it; CI sets
-SPECEDIT_REQUIRE_EDITORS=1, which turns that skip into a failure). Screenshots and logs go to
-artifacts/vscode-e2e/.
+test command covers it. It skips when the harness is not installed (`bash .ci/vscode-e2e.sh
+--install-only` installs it; CI sets SPECEDIT_REQUIRE=editors,..., which turns that skip into
+a failure: tests/conftest.py). Screenshots and logs go to artifacts/vscode-e2e/.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -43,13 +44,17 @@ def passes_for(original: list[int], output: list[int],
     return result.stats.forward_passes
 
 
-def test_unchanged_region_of_2000_tokens_takes_at_most_two_passes() -> None:
-    rng = random.Random(0)
+@pytest.mark.parametrize("seed", range(10))
+def test_unchanged_region_of_2000_tokens_takes_one_pass(seed: int) -> None:
+    """Verified tokens free (the scripted model's declared curve): the whole original is the
+    draft, accepted in the one pass that also gives the stop token. (It held for seeds
+    0-999 when this bound was tightened from two passes.)"""
+    rng = random.Random(seed)
     region: list[int] = []
     while len(region) < 2000:
         region += random_lines(rng, 1)[0]
     region = region[:2000]
-    assert passes_for(region, region) <= 2
+    assert passes_for(region, region) == 1
 
 
 def test_repeated_lines_unchanged_take_one_pass() -> None:

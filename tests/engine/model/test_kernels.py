@@ -21,6 +21,8 @@ from gguf.quants import dequantize, quantize
 from engine.model.kernels import KernelsUnavailable, build, ops
 from engine.model.kernels.ops import GGUFMatrix
 
+pytestmark = pytest.mark.needs("c-compiler")
+
 
 @pytest.fixture(scope="module", autouse=True)
 def native() -> None:
@@ -291,6 +293,7 @@ def test_exp_is_accurate_to_a_few_ulp() -> None:
 # --- the AVX2 path against the scalar one -----------------------------------------------------
 
 
+@pytest.mark.needs("avx2")
 def test_avx2_and_scalar_paths_give_the_same_bits() -> None:
     if not build.load().sek_simd():
         pytest.skip("this CPU (or compiler) has no AVX2+FMA+F16C: only the scalar path exists")
@@ -379,6 +382,7 @@ def test_library_name_carries_source_compiler_and_flags() -> None:
                 build.library_name(b"src", "gcc 12", ["cc"], ["-O2"])}) == 4
 
 
+@pytest.mark.needs("openmp")
 def test_one_openmp_runtime_is_mapped() -> None:
     lib = build.load()
     if not lib.sek_openmp():

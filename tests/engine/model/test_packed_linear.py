@@ -18,8 +18,9 @@ from engine.model.packed_linear import (
 )
 from tests.helpers.tiny_models import tiny_model
 
-pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(),
-                                reason="this torch build has no oneDNN")
+pytestmark = [pytest.mark.needs("onednn"),
+              pytest.mark.skipif(not torch.backends.mkldnn.is_available(),
+                                 reason="this torch build has no oneDNN")]
 
 
 @pytest.mark.parametrize("bias", [True, False])

@@ -26,6 +26,7 @@ from engine.model.threads import (
     threads_for,
     threads_setting,
 )
+from tests.helpers.tiny_models import make_tiny_model_dir
 
 
 def test_parse_threads() -> None:
@@ -90,6 +91,7 @@ def test_read_cpu_times_parses_proc_stat(tmp_path: Path) -> None:
     assert read_cpu_times(str(tmp_path / "missing")) == {}
 
 
+@pytest.mark.needs("two-cpus")
 @pytest.mark.skipif(not Path("/proc/stat").exists() or len(os.sched_getaffinity(0)) < 2,
                     reason="needs Linux and two CPUs")
 def test_auto_leaves_out_a_core_another_process_keeps_busy() -> None:
@@ -129,6 +131,52 @@ def test_rewrite_runs_on_the_loaded_models_thread_setting(tiny_chat_model_dir: P
             load_model(str(tiny_chat_model_dir), "cpu", "float32", threads="many")
     finally:
         torch.set_num_threads(before)
+
+
+CODE = '''\
+def area(radius):
+    r2 = radius * radius
+    return 3.14159 * r2
+
+
+def perimeter(radius):
+    return 2 * 3.14159 * radius
+'''
+
+
+def test_the_output_does_not_depend_on_the_thread_count(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One thread, two, and a count the governor flips before every pass of the rewrite give
+    the same tokens. The model is wider than the tests' usual 64 so that torch splits its
+    matmuls across threads at all."""
+    from engine import load_model, rewrite
+
+    model_dir = make_tiny_model_dir(tmp_path / "wide", "qwen2", hidden=256)
+    flips: list[int] = []
+
+    class Flipping(ThreadGovernor):
+        """Changes the count before every pass, as a busy machine can between passes."""
+
+        def tick(self) -> int | None:
+            count = 2 if torch.get_num_threads() == 1 else 1
+            torch.set_num_threads(count)
+            flips.append(count)
+            return count
+
+    monkeypatch.setattr("engine.rewriting.prepare.thread_governor",
+                        lambda setting: Flipping() if setting == AUTO else None)
+    before = torch.get_num_threads()
+    try:
+        results = {}
+        for threads in (1, 2, AUTO):
+            loaded = load_model(str(model_dir), "cpu", "float32", threads=threads)
+            results[threads] = rewrite(loaded, CODE, "Add type hints", method="speculative",
+                                       max_new_tokens=80)
+    finally:
+        torch.set_num_threads(before)
+    assert results[1].output_ids == results[2].output_ids == results[AUTO].output_ids
+    assert results[1].text == results[2].text == results[AUTO].text
+    assert len(flips) == results[AUTO].stats.forward_passes > 2  # both counts, in turn
 
 
 HZ = os.sysconf("SC_CLK_TCK")

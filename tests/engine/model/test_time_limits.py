@@ -6,8 +6,14 @@ without its limit would hang the test instead of returning.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
+import signal
 import socket
+import subprocess
 import sys
+import textwrap
 import threading
 from pathlib import Path
 
@@ -35,6 +41,54 @@ def test_kill_children_stops_a_running_child() -> None:
     children.kill_children()
     thread.join(60)
     assert finished and finished[0].returncode != 0
+
+
+# A stand-in for the server: a model pull's child started from a worker thread (the engine
+# thread) while the main thread waits; the child's pid goes to stdout once it runs.
+SERVER_LIKE_PARENT = textwrap.dedent("""
+    import subprocess, sys, threading
+    from engine.model.catalog import children
+
+    class Announced(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            print(self.pid, flush=True)
+
+    children.subprocess.Popen = Announced
+    child = [sys.executable, "-c", "import signal; signal.pause()"]
+    worker = threading.Thread(target=children.run, args=(child, 600))
+    worker.start()
+    worker.join()
+""")
+
+
+@pytest.mark.needs("pidfd")
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux 5.3+ (pidfd_open)")
+def test_a_child_dies_with_its_parent_even_when_the_parent_is_killed() -> None:
+    """SIGKILL runs no code in the parent (no kill_children): the kernel must end the child."""
+    repo = Path(__file__).resolve().parents[3]
+    parent = subprocess.Popen([sys.executable, "-c", SERVER_LIKE_PARENT], cwd=repo,
+                              env={**os.environ, "PYTHONPATH": str(repo)},
+                              stdout=subprocess.PIPE, text=True)
+    pidfd = None
+    try:
+        assert parent.stdout is not None
+        ready, _, _ = select.select([parent.stdout], [], [], 120)
+        assert ready, "the parent never started its child"
+        child = int(parent.stdout.readline())
+        pidfd = os.pidfd_open(child)  # the child itself, even if its pid is reused later
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(60)
+        # A pidfd becomes readable when its process has ended (bounded wait, no polling).
+        ended, _, _ = select.select([pidfd], [], [], 60)
+        assert ended, f"the child {child} outlived its parent, killed with SIGKILL"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        if pidfd is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)  # never leave it behind
+            os.close(pidfd)
 
 
 def test_pip_download_has_socket_and_overall_limits(monkeypatch: pytest.MonkeyPatch,

@@ -1,18 +1,15 @@
-"""pygls' LSP protocol with what this server needs on top.
+"""pygls' LSP protocol with its defects worked around (each is an entry of the index in
+__init__.py, with its upstream report in UPSTREAM.md).
 
-- `$/cancelRequest` reaches the server through a hook (the protocol never reaches back
-  into the server object: the server hands it the one callable it needs).
-- Every message is checked before pygls sees it, so every request with an id gets exactly
-  one response: -32700 for bodies that are not JSON, -32600 for JSON that is not a request,
-  -32602 for params that do not fit the method. (pygls raises those inside `json.loads`'
-  object hook, where the id is unknown, and answers nothing.)
-- `shutdown` cancels in-flight requests over a copy of pygls' table (pygls iterates the
-  table while the cancellations' callbacks remove entries from it), a cancelled step of a
-  generator handler cancels its request, and `exit` stops the transport instead of calling
-  sys.exit from a callback.
-- Writes to a closed or broken output are dropped: pygls reports a failed write with
-  window/showMessage, a write that fails again, recursively.
-- Documents follow LSP's line rules (see document_sync.py).
+- Every message is checked before pygls sees it (`handle_frame`, `handle_payload`), so every
+  request with an id gets exactly one response.
+- The lifecycle: requests before `initialize` get -32002, `shutdown` cancels over a copy of
+  the in-flight table, `exit` stops the transport instead of raising SystemExit.
+- `$/cancelRequest` reaches the command's own task through a hook; a cancelled step of a
+  generator handler cancels its request; finished notification and step futures leave the
+  in-flight table; an ended progress leaves the progress table.
+- Writes to a closed or broken output are dropped instead of reported by another write.
+- The workspace's documents follow LSP's line rules (document_sync.py).
 """
 
 from __future__ import annotations
@@ -25,6 +22,7 @@ from typing import Any
 import cattrs
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
+from pygls.progress import Progress
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 from pygls.workspace import Workspace
@@ -37,6 +35,8 @@ logger = logging.getLogger(__name__)
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+SERVER_NOT_INITIALIZED = -32002
 
 
 def _is_id(value: Any) -> bool:
@@ -51,14 +51,32 @@ def _explain(exc: BaseException) -> str:
     return (str(cause) or type(cause).__name__).splitlines()[0][:500]
 
 
+class EndingProgress(Progress):
+    """pygls' work-done progress, which forgets a token once its progress has ended.
+
+    pygls keeps a Future per token for good: one per rewrite, and a token can never be
+    created again (UPSTREAM.md: "Progress.end keeps the token")."""
+
+    def end(self, token: types.ProgressToken, value: types.WorkDoneProgressEnd) -> None:
+        super().end(token, value)
+        self.tokens.pop(token, None)
+
+
 class SpecEditProtocol(LanguageServerProtocol):
     # Called with the id of every request the client cancels (set by the server).
     on_cancel_request: Callable[[Any], None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.progress = EndingProgress(self)
+        self.initialize_received = False  # until then, requests get -32002 (LSP)
         self.exited = False  # `exit` came: the transport stops reading
         self.closed = False  # the output is gone: nothing more is written
+
+    @property
+    def shut_down(self) -> bool:
+        """`shutdown` was answered: only `exit` is accepted now."""
+        return bool(self._shutdown)
 
     # pygls assigns the workspace in `initialize`; ours makes its documents LSP-correct.
     @property  # type: ignore[override]
@@ -105,6 +123,12 @@ class SpecEditProtocol(LanguageServerProtocol):
             if not isinstance(method, str):
                 self._refuse(data, answerable, INVALID_REQUEST, "the method must be a string")
                 return
+            if not self.initialize_received and method not in (types.INITIALIZE, types.EXIT):
+                # LSP: requests before `initialize` get ServerNotInitialized, notifications
+                # are dropped (pygls runs them, and its workspace does not exist yet).
+                self._refuse(data, answerable, SERVER_NOT_INITIALIZED,
+                             f"{method} before initialize: send initialize first")
+                return
             params = data.get("params")
             if params is not None and not isinstance(params, dict | list):
                 self._refuse(data, answerable, INVALID_PARAMS,
@@ -126,12 +150,14 @@ class SpecEditProtocol(LanguageServerProtocol):
         except Exception as exc:  # pygls raises JsonRpcInvalidParams or an internal error
             self._bad_structure(data, answerable, exc)
             return
+        if method == types.INITIALIZE and answerable:
+            self.initialize_received = True
         try:
             self.handle_message(message)
         except Exception:  # pygls answers a request's failure itself; this is a last resort
             logger.exception("failed to handle %s", method or "a response")
             if answerable and "method" in data:
-                self.send_error(msg_id, -32603, f"internal error handling {method}")
+                self.send_error(msg_id, INTERNAL_ERROR, f"internal error handling {method}")
 
     def _refuse(self, data: dict[str, Any], answerable: bool, code: int, message: str) -> None:
         if answerable and "method" in data:
@@ -157,6 +183,21 @@ class SpecEditProtocol(LanguageServerProtocol):
             self.send_error(data["id"], INVALID_PARAMS, f"invalid params for {method}: {why}")
         else:
             logger.warning("ignored %s with invalid params: %s", method, why)
+
+    def _execute_handler(self, msg_id: Any, handler: Any, callback: Any,
+                         args: Any = None, kwargs: Any = None) -> None:
+        # pygls files the future of every async or threaded handler in `_request_futures`,
+        # but only a request's own callback removes it: a notification's future, and each
+        # step of a generator handler (the command of workspace/executeCommand), stay there
+        # for good. Ours leave once done.
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        future = self._request_futures.get(msg_id)
+        if future is not None:
+            future.add_done_callback(lambda done: self._forget(msg_id, done))
+
+    def _forget(self, msg_id: Any, future: Any) -> None:
+        if self._request_futures.get(msg_id) is future:
+            del self._request_futures[msg_id]
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         # pygls cancels the request's future, but for workspace/executeCommand that future is

@@ -51,7 +51,7 @@ class StdoutWriter:
 
 def exit_code(server: Servable) -> int:
     """LSP: 0 when `shutdown` came before the end, 1 otherwise."""
-    return 0 if server.protocol._shutdown else 1
+    return 0 if server.protocol.shut_down else 1
 
 
 async def serve(server: Servable, read: Callable[[], Awaitable[bytes]],
