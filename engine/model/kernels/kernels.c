@@ -585,25 +585,31 @@ SEK_INLINE __m256i unpack_block_simd(const int T, const uint8_t *b, float *dw, f
     }
 }
 
-SEK_INLINE void build_group_simd(const int T, const uint8_t *row, int64_t g, int64_t nb, wpg *p) {
-    __m256i r[8];
+/* Group g of a weight row unpacked in natural order: r[j] = the 32 quants u of block j (zero
+ * past the row's end), dw/mw the blocks' scales and offsets (zero past the end), and for
+ * Q6_K sc16 = its 16 sub-scales as int16. */
+SEK_INLINE void unpack_group_simd(const int T, const uint8_t *row, int64_t g, int64_t nb, __m256i r[8],
+                                  __m256 *dwv, __m256 *mwv, __m256i *sc16v) {
     if (T == T_Q4_0 || T == T_Q4_1 || T == T_Q5_0 || T == T_Q5_1 || T == T_Q8_0) {
         const int64_t bytes = T == T_Q4_0 ? 18 : T == T_Q4_1 ? 20 : T == T_Q5_0 ? 22 : T == T_Q5_1 ? 24 : 34;
         const int64_t j0 = 8 * g;
         const uint8_t *b = row + j0 * bytes;
+        float dw[8], mw[8];
         if (nb - j0 >= 8) {
 #pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) r[j] = unpack_block_simd(T, b + j * bytes, &p->dw[j], &p->mw[j]);
+            for (int j = 0; j < 8; j++) r[j] = unpack_block_simd(T, b + j * bytes, &dw[j], &mw[j]);
         } else { /* the row's last, partial group */
             for (int j = 0; j < 8; j++) {
                 if (j < nb - j0) {
-                    r[j] = unpack_block_simd(T, b + j * bytes, &p->dw[j], &p->mw[j]);
+                    r[j] = unpack_block_simd(T, b + j * bytes, &dw[j], &mw[j]);
                 } else {
                     r[j] = _mm256_setzero_si256();
-                    p->dw[j] = p->mw[j] = 0.0f;
+                    dw[j] = mw[j] = 0.0f;
                 }
             }
         }
+        *dwv = _mm256_loadu_ps(dw);
+        *mwv = _mm256_loadu_ps(mw);
     } else if (T == T_Q4_K || T == T_Q5_K) {
         const uint8_t *b = row + g * (T == T_Q4_K ? 144 : 176);
         const uint8_t *s = b + 4;
@@ -639,8 +645,8 @@ SEK_INLINE void build_group_simd(const int T, const uint8_t *row, int64_t g, int
         __m256 d = _mm256_set1_ps(_cvtsh_ss(rd_u16(b))), dmin = _mm256_set1_ps(_cvtsh_ss(rd_u16(b + 2)));
         __m256 dw = _mm256_mul_ps(d, _mm256_cvtepi32_ps(scv));
         __m256 dm = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(mnv));
-        _mm256_storeu_ps(p->dw, dw);
-        _mm256_storeu_ps(p->mw, _mm256_sub_ps(_mm256_setzero_ps(), dm));
+        *dwv = dw;
+        *mwv = _mm256_sub_ps(_mm256_setzero_ps(), dm);
     } else { /* Q6_K */
         const uint8_t *b = row + g * 210;
         const __m256i m15 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
@@ -658,10 +664,20 @@ SEK_INLINE void build_group_simd(const int T, const uint8_t *row, int64_t g, int
             r[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m15),
                                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
         }
-        _mm256_storeu_ps(p->dw, _mm256_set1_ps(_cvtsh_ss(rd_u16(b + 208))));
-        _mm256_storeu_ps(p->mw, _mm256_setzero_ps());
+        *dwv = _mm256_set1_ps(_cvtsh_ss(rd_u16(b + 208)));
+        *mwv = _mm256_setzero_ps();
+        *sc16v = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
+    }
+}
+
+SEK_INLINE void build_group_simd(const int T, const uint8_t *row, int64_t g, int64_t nb, wpg *p) {
+    __m256i r[8], sc16 = _mm256_setzero_si256();
+    __m256 dw, mw;
+    unpack_group_simd(T, row, g, nb, r, &dw, &mw, &sc16);
+    _mm256_storeu_ps(p->dw, dw);
+    _mm256_storeu_ps(p->mw, mw);
+    if (T == T_Q6_K) {
         /* sclo / schi: each sub-scale twice; scp: the 16 sub-scales as int16 */
-        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
         __m256i ev = _mm256_shufflelo_epi16(_mm256_shufflehi_epi16(sc16, 0xA0), 0xA0); /* even ones twice */
         __m256i od = _mm256_shufflelo_epi16(_mm256_shufflehi_epi16(sc16, 0xF5), 0xF5); /* odd ones twice */
         _mm256_storeu_si256((__m256i *)p->sclo, ev);
@@ -809,6 +825,8 @@ SEK_INLINE void qmk_rc(const int T, int R, int C, const q8g *const *a, const wpg
 
 /* Groups per K-chunk: a chunk of 4 activation rows and 2 panel columns stays in L1. */
 #define QKC 8
+/* Passes of at most this many rows take the direct kernel (no panel). */
+#define SEK_DIRECT_ROWS 1
 
 /* One column tile [n0, n0+nn) for rows [m0, m1): K in chunks of QKC groups; the panel
  * holds one chunk of nn columns (column c's groups at panel + c*QKC); the lanes of every
@@ -854,6 +872,101 @@ static void q_tile_dispatch(int t, const uint8_t *xq, int64_t rowb, int64_t m0, 
     }
 #undef QT_CASE
 }
+
+/* The sums of eight int32 vectors: lane j of the result = the sum of v[j]'s lanes. */
+SEK_INLINE __m256i sum8x8_epi32(const __m256i v[8]) {
+    __m256i x01 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
+    __m256i x23 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
+    __m256i x45 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[4], v[5]), _mm256_unpackhi_epi32(v[4], v[5]));
+    __m256i x67 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[6], v[7]), _mm256_unpackhi_epi32(v[6], v[7]));
+    __m256i y0 = _mm256_add_epi32(_mm256_unpacklo_epi64(x01, x23), _mm256_unpackhi_epi64(x01, x23));
+    __m256i y4 = _mm256_add_epi32(_mm256_unpacklo_epi64(x45, x67), _mm256_unpackhi_epi64(x45, x67));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(y0, y4, 0x20), _mm256_permute2x128_si256(y0, y4, 0x31));
+}
+
+/* Direct kernel for a few rows (the one-token pass): R activation rows against one weight
+ * row, computed on the weight's own blocks without a panel. The activations are in natural
+ * order (an: block b's 32 values at an + 32*b, from q8_natural); a block's integer sum I is
+ * the same exact integer as qmk's (grouped differently), and every float step is qmk's. */
+SEK_INLINE void qdirect(const int T, const int R, const int8_t *const *an, const q8g *const *a,
+                        const uint8_t *wrow, int64_t nb, int64_t ng, const float *bias, float *const *y) {
+    __m256 lane[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) lane[r] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t g = 0; g < ng; g++) {
+        __m256i w[8], mul[8], sc16 = _mm256_setzero_si256();
+        __m256 dw, mw;
+        unpack_group_simd(T, wrow, g, nb, w, &dw, &mw, &sc16);
+        if (T == T_Q6_K) { /* block j: its first 16 products times sc[2j], the others sc[2j+1] */
+            __m256i lo = _mm256_permute2x128_si256(sc16, sc16, 0x00), hi = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                const int jj = j & 3;
+                __m256i ctl = _mm256_set_m128i(_mm_set1_epi16((short)((4 * jj + 2) | (4 * jj + 3) << 8)),
+                                               _mm_set1_epi16((short)((4 * jj) | (4 * jj + 1) << 8)));
+                mul[j] = _mm256_shuffle_epi8(j < 4 ? lo : hi, ctl);
+            }
+        }
+        if (T == T_Q8_0) {
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) mul[j] = _mm256_abs_epi8(w[j]);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const int8_t *ar = an[r] + 256 * g;
+            __m256i v[8];
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                __m256i av = _mm256_loadu_si256((const __m256i *)(ar + 32 * j));
+                __m256i pr = T == T_Q8_0 ? _mm256_maddubs_epi16(mul[j], _mm256_sign_epi8(av, w[j]))
+                                         : _mm256_maddubs_epi16(w[j], av);
+                v[j] = _mm256_madd_epi16(pr, T == T_Q6_K ? mul[j] : ones);
+            }
+            __m256i I = sum8x8_epi32(v);
+            const q8g *ag = a[r] + g;
+            if (T == T_Q4_0) I = _mm256_sub_epi32(I, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)ag->s), 3));
+            if (T == T_Q5_0) I = _mm256_sub_epi32(I, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)ag->s), 4));
+            if (T == T_Q6_K)
+                I = _mm256_sub_epi32(I, _mm256_slli_epi32(_mm256_madd_epi16(
+                    _mm256_loadu_si256((const __m256i *)ag->sh), sc16), 5));
+            __m256 A = _mm256_mul_ps(_mm256_cvtepi32_ps(I), dw);
+            if (T == T_Q4_1 || T == T_Q5_1 || T == T_Q4_K || T == T_Q5_K)
+                A = _mm256_fmadd_ps(_mm256_loadu_ps(ag->sf), mw, A);
+            lane[r] = _mm256_fmadd_ps(A, _mm256_loadu_ps(ag->d), lane[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        float v = hsum_tree(lane[r]);
+        if (bias) v = v + *bias;
+        *y[r] = v;
+    }
+}
+
+#define QDM 4 /* the most rows the direct kernel takes at once */
+
+static void qdirect_dispatch(int t, int R, const int8_t *const *an, const q8g *const *a, const uint8_t *wrow,
+                             int64_t nb, int64_t ng, const float *bias, float *const *y) {
+#define QD_R(T_, R_) case R_: qdirect(T_, R_, an, a, wrow, nb, ng, bias, y); break;
+#define QD_CASE(T_) case T_: switch (R) { QD_R(T_, 1) QD_R(T_, 2) QD_R(T_, 3) QD_R(T_, 4) } break;
+    switch (t) {
+    QD_CASE(T_Q4_0) QD_CASE(T_Q4_1) QD_CASE(T_Q5_0) QD_CASE(T_Q5_1) QD_CASE(T_Q8_0)
+    QD_CASE(T_Q4_K) QD_CASE(T_Q5_K) QD_CASE(T_Q6_K)
+    }
+#undef QD_CASE
+#undef QD_R
+}
+
+/* A quantized row's values in natural order (block b's 32 values at an + 32*b). */
+static void q8_natural(const q8g *a, int64_t ng, int8_t *an) {
+    for (int64_t g = 0; g < ng; g++) {
+        __m256i r[8];
+        for (int t = 0; t < 8; t++) r[t] = _mm256_loadu_si256((const __m256i *)(a[g].q + 32 * t));
+        transpose8_epi32(r);
+        for (int j = 0; j < 8; j++) _mm256_storeu_si256((__m256i *)(an + 256 * g + 32 * j), r[j]);
+    }
+}
 #endif
 
 /* The quantized matmul; with x given, quantizes x into xq first, in the same parallel
@@ -867,6 +980,33 @@ static int q8_matmul(const float *x, int64_t ldx, const void *xq, int64_t M, int
     const uint8_t *xb = (const uint8_t *)xq, *wb = (const uint8_t *)w;
     int err = SEK_OK;
 #if SEK_SIMD
+    if (M <= SEK_DIRECT_ROWS) {
+        /* A few rows: the direct kernel, streaming each weight row once. */
+        if (x)
+            for (int64_t m = 0; m < M; m++) quantize_row(x + m * ldx, K, (q8g *)((uint8_t *)xq + m * rowb));
+        int8_t *an = (int8_t *)aligned_alloc(64, (size_t)(M * ng * 256));
+        if (!an) return SEK_ERR_NOMEM;
+        const int8_t *anr[QDM];
+        const q8g *ar[QDM];
+        for (int64_t m = 0; m < M; m++) {
+            q8_natural((const q8g *)(xb + m * rowb), ng, an + m * ng * 256);
+            anr[m] = an + m * ng * 256;
+            ar[m] = (const q8g *)(xb + m * rowb);
+        }
+        const int64_t chunk = 16;
+        const int64_t nchunks = (N + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1) if (nchunks > 1)
+        for (int64_t c = 0; c < nchunks; c++) {
+            int64_t n1 = (c + 1) * chunk < N ? (c + 1) * chunk : N;
+            for (int64_t n = c * chunk; n < n1; n++) {
+                float *yr[QDM];
+                for (int64_t m = 0; m < M; m++) yr[m] = y + m * ldy + n;
+                qdirect_dispatch(wtype, (int)M, anr, ar, wb + n * wrow, nb, ng, bias ? bias + n : NULL, yr);
+            }
+        }
+        free(an);
+        return SEK_OK;
+    }
     /* Column tiles of up to 32 (a panel chunk of ~106 KiB), at least 4 per thread where N
      * allows; row tiles of up to 64 (weights are unpacked once per row tile). */
     int64_t NT = (N + 4 * nthreads - 1) / (4 * nthreads);
