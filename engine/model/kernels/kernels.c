@@ -585,25 +585,31 @@ SEK_INLINE __m256i unpack_block_simd(const int T, const uint8_t *b, float *dw, f
     }
 }
 
-SEK_INLINE void build_group_simd(const int T, const uint8_t *row, int64_t g, int64_t nb, wpg *p) {
-    __m256i r[8];
+/* Group g of a weight row unpacked in natural order: r[j] = the 32 quants u of block j (zero
+ * past the row's end), dw/mw the blocks' scales and offsets (zero past the end), and for
+ * Q6_K sc16 = its 16 sub-scales as int16. */
+SEK_INLINE void unpack_group_simd(const int T, const uint8_t *row, int64_t g, int64_t nb, __m256i r[8],
+                                  __m256 *dwv, __m256 *mwv, __m256i *sc16v) {
     if (T == T_Q4_0 || T == T_Q4_1 || T == T_Q5_0 || T == T_Q5_1 || T == T_Q8_0) {
         const int64_t bytes = T == T_Q4_0 ? 18 : T == T_Q4_1 ? 20 : T == T_Q5_0 ? 22 : T == T_Q5_1 ? 24 : 34;
         const int64_t j0 = 8 * g;
         const uint8_t *b = row + j0 * bytes;
+        float dw[8], mw[8];
         if (nb - j0 >= 8) {
 #pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) r[j] = unpack_block_simd(T, b + j * bytes, &p->dw[j], &p->mw[j]);
+            for (int j = 0; j < 8; j++) r[j] = unpack_block_simd(T, b + j * bytes, &dw[j], &mw[j]);
         } else { /* the row's last, partial group */
             for (int j = 0; j < 8; j++) {
                 if (j < nb - j0) {
-                    r[j] = unpack_block_simd(T, b + j * bytes, &p->dw[j], &p->mw[j]);
+                    r[j] = unpack_block_simd(T, b + j * bytes, &dw[j], &mw[j]);
                 } else {
                     r[j] = _mm256_setzero_si256();
-                    p->dw[j] = p->mw[j] = 0.0f;
+                    dw[j] = mw[j] = 0.0f;
                 }
             }
         }
+        *dwv = _mm256_loadu_ps(dw);
+        *mwv = _mm256_loadu_ps(mw);
     } else if (T == T_Q4_K || T == T_Q5_K) {
         const uint8_t *b = row + g * (T == T_Q4_K ? 144 : 176);
         const uint8_t *s = b + 4;
@@ -639,8 +645,8 @@ SEK_INLINE void build_group_simd(const int T, const uint8_t *row, int64_t g, int
         __m256 d = _mm256_set1_ps(_cvtsh_ss(rd_u16(b))), dmin = _mm256_set1_ps(_cvtsh_ss(rd_u16(b + 2)));
         __m256 dw = _mm256_mul_ps(d, _mm256_cvtepi32_ps(scv));
         __m256 dm = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(mnv));
-        _mm256_storeu_ps(p->dw, dw);
-        _mm256_storeu_ps(p->mw, _mm256_sub_ps(_mm256_setzero_ps(), dm));
+        *dwv = dw;
+        *mwv = _mm256_sub_ps(_mm256_setzero_ps(), dm);
     } else { /* Q6_K */
         const uint8_t *b = row + g * 210;
         const __m256i m15 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
@@ -658,10 +664,20 @@ SEK_INLINE void build_group_simd(const int T, const uint8_t *row, int64_t g, int
             r[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m15),
                                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
         }
-        _mm256_storeu_ps(p->dw, _mm256_set1_ps(_cvtsh_ss(rd_u16(b + 208))));
-        _mm256_storeu_ps(p->mw, _mm256_setzero_ps());
+        *dwv = _mm256_set1_ps(_cvtsh_ss(rd_u16(b + 208)));
+        *mwv = _mm256_setzero_ps();
+        *sc16v = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
+    }
+}
+
+SEK_INLINE void build_group_simd(const int T, const uint8_t *row, int64_t g, int64_t nb, wpg *p) {
+    __m256i r[8], sc16 = _mm256_setzero_si256();
+    __m256 dw, mw;
+    unpack_group_simd(T, row, g, nb, r, &dw, &mw, &sc16);
+    _mm256_storeu_ps(p->dw, dw);
+    _mm256_storeu_ps(p->mw, mw);
+    if (T == T_Q6_K) {
         /* sclo / schi: each sub-scale twice; scp: the 16 sub-scales as int16 */
-        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
         __m256i ev = _mm256_shufflelo_epi16(_mm256_shufflehi_epi16(sc16, 0xA0), 0xA0); /* even ones twice */
         __m256i od = _mm256_shufflelo_epi16(_mm256_shufflehi_epi16(sc16, 0xF5), 0xF5); /* odd ones twice */
         _mm256_storeu_si256((__m256i *)p->sclo, ev);
@@ -809,6 +825,8 @@ SEK_INLINE void qmk_rc(const int T, int R, int C, const q8g *const *a, const wpg
 
 /* Groups per K-chunk: a chunk of 4 activation rows and 2 panel columns stays in L1. */
 #define QKC 8
+/* Passes of at most this many rows take the direct kernel (no panel). */
+#define SEK_DIRECT_ROWS 1
 
 /* One column tile [n0, n0+nn) for rows [m0, m1): K in chunks of QKC groups; the panel
  * holds one chunk of nn columns (column c's groups at panel + c*QKC); the lanes of every
@@ -854,6 +872,231 @@ static void q_tile_dispatch(int t, const uint8_t *xq, int64_t rowb, int64_t m0, 
     }
 #undef QT_CASE
 }
+
+/* The sums of eight int32 vectors: lane j of the result = the sum of v[j]'s lanes. */
+SEK_INLINE __m256i sum8x8_epi32(const __m256i v[8]) {
+    __m256i x01 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
+    __m256i x23 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
+    __m256i x45 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[4], v[5]), _mm256_unpackhi_epi32(v[4], v[5]));
+    __m256i x67 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[6], v[7]), _mm256_unpackhi_epi32(v[6], v[7]));
+    __m256i y0 = _mm256_add_epi32(_mm256_unpacklo_epi64(x01, x23), _mm256_unpackhi_epi64(x01, x23));
+    __m256i y4 = _mm256_add_epi32(_mm256_unpacklo_epi64(x45, x67), _mm256_unpackhi_epi64(x45, x67));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(y0, y4, 0x20), _mm256_permute2x128_si256(y0, y4, 0x31));
+}
+
+#define SEK_PREFETCH 4096 /* bytes ahead of the weight group being read */
+
+/* Whether the direct kernel takes a type's blocks two at a time ("paired": Q4_0, Q4_1, Q5_0,
+ * Q5_1, whose 16 bytes of nibbles hold values i and i+16): one 256-bit register then holds
+ * the first 16 values of blocks j and j+1, another their last 16, and the activations are
+ * laid out to match (q8_natural). */
+#define QPAIRED(T) ((T) == T_Q4_0 || (T) == T_Q4_1 || (T) == T_Q5_0 || (T) == T_Q5_1)
+
+/* The sums of four int32 vectors whose low halves belong to blocks 0, 2, 4, 6 and high
+ * halves to blocks 1, 3, 5, 7 (v[p] = blocks 2p, 2p+1): lane j of the result = block j's. */
+SEK_INLINE __m256i sum4x2x4_epi32(const __m256i v[4]) {
+    __m256i x = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
+    __m256i y = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
+    __m256i z = _mm256_add_epi32(_mm256_unpacklo_epi64(x, y), _mm256_unpackhi_epi64(x, y));
+    return _mm256_permutevar8x32_epi32(z, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* The 32-bit words at byte offset off of the 8 blocks of a full group (blocks `bytes` apart). */
+SEK_INLINE int32_t rd_i32(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+SEK_INLINE __m256i gather_words(const uint8_t *b, int64_t bytes, int off) {
+    b += off;
+    return _mm256_setr_epi32(rd_i32(b), rd_i32(b + bytes), rd_i32(b + 2 * bytes), rd_i32(b + 3 * bytes),
+                             rd_i32(b + 4 * bytes), rd_i32(b + 5 * bytes), rd_i32(b + 6 * bytes), rd_i32(b + 7 * bytes));
+}
+
+/* Low (hi = 0) or high (hi = 1) float16 halves of 8 int32 lanes, as floats (exact). */
+SEK_INLINE __m256 halves_to_float(__m256i v, const int hi) {
+    __m256i h = hi ? _mm256_srli_epi32(v, 16) : _mm256_and_si256(v, _mm256_set1_epi32(0xffff));
+    h = _mm256_packus_epi32(h, h); /* per 128-bit lane: 4 halves, twice */
+    h = _mm256_permute4x64_epi64(h, 0x08); /* lanes 0 and 2: the 8 halves in order */
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+}
+
+/* Direct kernel for a few rows (the one-token pass): R activation rows against one weight
+ * row, computed on the weight's own blocks without a panel. The activations are in natural
+ * order (an: block b's 32 values at an + 32*b) or, for the paired types, in pairs (from
+ * q8_natural). A block's integer sum I is the same exact integer as qmk's (grouped
+ * differently), and every float step is qmk's. */
+SEK_INLINE void qdirect(const int T, const int R, const int8_t *const *an, const q8g *const *a,
+                        const uint8_t *wrow, int64_t nb, int64_t ng, const float *bias, float *const *y) {
+    __m256 lane[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) lane[r] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int64_t full = nb / 8; /* groups with all 8 blocks */
+    const int64_t gbytes = T == T_Q4_0 ? 144 : T == T_Q4_1 ? 160 : T == T_Q5_0 ? 176 : T == T_Q5_1 ? 192
+                         : T == T_Q8_0 ? 272 : T == T_Q4_K ? 144 : T == T_Q5_K ? 176 : 210;
+    for (int64_t g = 0; g < ng; g++) {
+        /* The weights stream from memory (rows are contiguous, so this runs ahead into the
+         * next rows); the hardware prefetcher alone left a third of the bandwidth unused. */
+        const char *ahead = (const char *)(wrow + g * gbytes + SEK_PREFETCH);
+        _mm_prefetch(ahead, _MM_HINT_T0);
+        _mm_prefetch(ahead + 64, _MM_HINT_T0);
+        _mm_prefetch(ahead + 128, _MM_HINT_T0);
+        if (gbytes > 192) _mm_prefetch(ahead + 192, _MM_HINT_T0);
+        __m256i w[8], mul[8], sc16 = _mm256_setzero_si256();
+        __m256 dw, mw = _mm256_setzero_ps();
+        if (QPAIRED(T) && g < full) {
+            const int64_t bytes = T == T_Q4_0 ? 18 : T == T_Q4_1 ? 20 : T == T_Q5_0 ? 22 : 24;
+            const int qs = T == T_Q4_0 ? 2 : T == T_Q4_1 ? 4 : T == T_Q5_0 ? 6 : 8;
+            const uint8_t *b = wrow + 8 * g * bytes;
+            __m256i head = gather_words(b, bytes, 0); /* d, then m (Q4_1, Q5_1) or qh's low half */
+            dw = halves_to_float(head, 0);
+            if (T == T_Q4_1 || T == T_Q5_1) mw = halves_to_float(head, 1);
+            __m256i qh = _mm256_setzero_si256();
+            if (T == T_Q5_0 || T == T_Q5_1) { /* blocks 0, 2, 4, 6 in the low half, 1, 3, 5, 7 high */
+                const uint8_t *h = b + (T == T_Q5_0 ? 2 : 4);
+                qh = _mm256_setr_epi32(rd_i32(h), rd_i32(h + 2 * bytes), rd_i32(h + 4 * bytes), rd_i32(h + 6 * bytes),
+                                       rd_i32(h + bytes), rd_i32(h + 3 * bytes), rd_i32(h + 5 * bytes), rd_i32(h + 7 * bytes));
+            }
+            const __m256i m15 = _mm256_set1_epi8(15);
+            __m256i v[4][4];
+#pragma GCC unroll 4
+            for (int p = 0; p < 4; p++) {
+                const uint8_t *b0 = b + 2 * p * bytes;
+                __m256i x = _mm256_loadu2_m128i((const __m128i *)(b0 + bytes + qs), (const __m128i *)(b0 + qs));
+                __m256i wl = _mm256_and_si256(x, m15);                        /* values 0-15 */
+                __m256i wh = _mm256_and_si256(_mm256_srli_epi16(x, 4), m15); /* values 16-31 */
+                if (T == T_Q5_0 || T == T_Q5_1) {
+                    /* byte i of lane h: 0x10 where bit i (values 0-15) or 16+i of qh of block 2p+h */
+                    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+                    const __m256i x10 = _mm256_set1_epi8(0x10);
+                    const long long c0 = 0x0101010101010101LL * (4 * p), c1 = c0 + 0x0101010101010101LL;
+                    const long long c2 = c1 + 0x0101010101010101LL, c3 = c2 + 0x0101010101010101LL;
+                    __m256i lo = _mm256_shuffle_epi8(qh, _mm256_setr_epi64x(c0, c1, c0, c1));
+                    __m256i hi = _mm256_shuffle_epi8(qh, _mm256_setr_epi64x(c2, c3, c2, c3));
+                    lo = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(lo, bit), bit), x10);
+                    hi = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hi, bit), bit), x10);
+                    wl = _mm256_or_si256(wl, lo);
+                    wh = _mm256_or_si256(wh, hi);
+                }
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++) {
+                    const int8_t *ar = an[r] + 256 * g + 64 * p;
+                    /* int16: two products of at most 31 * 127, twice */
+                    __m256i pr = _mm256_add_epi16(_mm256_maddubs_epi16(wl, _mm256_loadu_si256((const __m256i *)ar)),
+                                                  _mm256_maddubs_epi16(wh, _mm256_loadu_si256((const __m256i *)(ar + 32))));
+                    v[r][p] = _mm256_madd_epi16(pr, ones);
+                }
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                __m256i I = sum4x2x4_epi32(v[r]);
+                const q8g *ag = a[r] + g;
+                if (T == T_Q4_0) I = _mm256_sub_epi32(I, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)ag->s), 3));
+                if (T == T_Q5_0) I = _mm256_sub_epi32(I, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)ag->s), 4));
+                __m256 A = _mm256_mul_ps(_mm256_cvtepi32_ps(I), dw);
+                if (T == T_Q4_1 || T == T_Q5_1) A = _mm256_fmadd_ps(_mm256_loadu_ps(ag->sf), mw, A);
+                lane[r] = _mm256_fmadd_ps(A, _mm256_loadu_ps(ag->d), lane[r]);
+            }
+            continue;
+        }
+        if (T == T_Q8_0 && g < full) {
+            const uint8_t *b = wrow + 8 * g * 34;
+            dw = halves_to_float(gather_words(b, 34, 0), 0);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) w[j] = _mm256_loadu_si256((const __m256i *)(b + 34 * j + 2));
+        } else {
+            unpack_group_simd(T, wrow, g, nb, w, &dw, &mw, &sc16);
+        }
+        if (T == T_Q6_K) { /* block j: its first 16 products times sc[2j], the others sc[2j+1] */
+            __m256i lo = _mm256_permute2x128_si256(sc16, sc16, 0x00), hi = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                const int jj = j & 3;
+                __m256i ctl = _mm256_set_m128i(_mm_set1_epi16((short)((4 * jj + 2) | (4 * jj + 3) << 8)),
+                                               _mm_set1_epi16((short)((4 * jj) | (4 * jj + 1) << 8)));
+                mul[j] = _mm256_shuffle_epi8(j < 4 ? lo : hi, ctl);
+            }
+        }
+        if (T == T_Q8_0) {
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) mul[j] = _mm256_abs_epi8(w[j]);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const int8_t *ar = an[r] + 256 * g;
+            __m256i v[8];
+            if (QPAIRED(T)) { /* the last, partial group of a paired type: natural order here */
+                for (int j = 0; j < 8; j++) {
+                    const int p = j / 2, h = j % 2;
+                    __m256i lo = _mm256_loadu_si256((const __m256i *)(ar + 64 * p));
+                    __m256i hi = _mm256_loadu_si256((const __m256i *)(ar + 64 * p + 32));
+                    __m256i av = h ? _mm256_permute2x128_si256(lo, hi, 0x31) : _mm256_permute2x128_si256(lo, hi, 0x20);
+                    v[j] = _mm256_madd_epi16(_mm256_maddubs_epi16(w[j], av), ones);
+                }
+            } else {
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) {
+                    __m256i av = _mm256_loadu_si256((const __m256i *)(ar + 32 * j));
+                    __m256i pr = T == T_Q8_0 ? _mm256_maddubs_epi16(mul[j], _mm256_sign_epi8(av, w[j]))
+                                             : _mm256_maddubs_epi16(w[j], av);
+                    v[j] = _mm256_madd_epi16(pr, T == T_Q6_K ? mul[j] : ones);
+                }
+            }
+            __m256i I = sum8x8_epi32(v);
+            const q8g *ag = a[r] + g;
+            if (T == T_Q4_0) I = _mm256_sub_epi32(I, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)ag->s), 3));
+            if (T == T_Q5_0) I = _mm256_sub_epi32(I, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)ag->s), 4));
+            if (T == T_Q6_K)
+                I = _mm256_sub_epi32(I, _mm256_slli_epi32(_mm256_madd_epi16(
+                    _mm256_loadu_si256((const __m256i *)ag->sh), sc16), 5));
+            __m256 A = _mm256_mul_ps(_mm256_cvtepi32_ps(I), dw);
+            if (T == T_Q4_1 || T == T_Q5_1 || T == T_Q4_K || T == T_Q5_K)
+                A = _mm256_fmadd_ps(_mm256_loadu_ps(ag->sf), mw, A);
+            lane[r] = _mm256_fmadd_ps(A, _mm256_loadu_ps(ag->d), lane[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        float v = hsum_tree(lane[r]);
+        if (bias) v = v + *bias;
+        *y[r] = v;
+    }
+}
+
+#define QDM 4 /* the most rows the direct kernel takes at once */
+
+static void qdirect_dispatch(int t, int R, const int8_t *const *an, const q8g *const *a, const uint8_t *wrow,
+                             int64_t nb, int64_t ng, const float *bias, float *const *y) {
+#define QD_R(T_, R_) case R_: qdirect(T_, R_, an, a, wrow, nb, ng, bias, y); break;
+#define QD_CASE(T_) case T_: switch (R) { QD_R(T_, 1) QD_R(T_, 2) QD_R(T_, 3) QD_R(T_, 4) } break;
+    switch (t) {
+    QD_CASE(T_Q4_0) QD_CASE(T_Q4_1) QD_CASE(T_Q5_0) QD_CASE(T_Q5_1) QD_CASE(T_Q8_0)
+    QD_CASE(T_Q4_K) QD_CASE(T_Q5_K) QD_CASE(T_Q6_K)
+    }
+#undef QD_CASE
+#undef QD_R
+}
+
+/* A quantized row's values in natural order (block b's 32 values at an + 32*b), or paired:
+ * per pair of blocks (2p, 2p+1) of a group, 64 bytes: the first 16 values of each, then
+ * their last 16. */
+static void q8_natural(const q8g *a, int64_t ng, int paired, int8_t *an) {
+    for (int64_t g = 0; g < ng; g++) {
+        __m256i r[8];
+        for (int t = 0; t < 8; t++) r[t] = _mm256_loadu_si256((const __m256i *)(a[g].q + 32 * t));
+        transpose8_epi32(r);
+        if (paired)
+            for (int p = 0; p < 4; p++) {
+                __m256i lo = _mm256_permute2x128_si256(r[2 * p], r[2 * p + 1], 0x20);
+                __m256i hi = _mm256_permute2x128_si256(r[2 * p], r[2 * p + 1], 0x31);
+                r[2 * p] = lo;
+                r[2 * p + 1] = hi;
+            }
+        for (int j = 0; j < 8; j++) _mm256_storeu_si256((__m256i *)(an + 256 * g + 32 * j), r[j]);
+    }
+}
 #endif
 
 /* The quantized matmul; with x given, quantizes x into xq first, in the same parallel
@@ -867,6 +1110,33 @@ static int q8_matmul(const float *x, int64_t ldx, const void *xq, int64_t M, int
     const uint8_t *xb = (const uint8_t *)xq, *wb = (const uint8_t *)w;
     int err = SEK_OK;
 #if SEK_SIMD
+    if (M <= SEK_DIRECT_ROWS) {
+        /* A few rows: the direct kernel, streaming each weight row once. */
+        if (x)
+            for (int64_t m = 0; m < M; m++) quantize_row(x + m * ldx, K, (q8g *)((uint8_t *)xq + m * rowb));
+        int8_t *an = (int8_t *)aligned_alloc(64, (size_t)(M * ng * 256));
+        if (!an) return SEK_ERR_NOMEM;
+        const int8_t *anr[QDM];
+        const q8g *ar[QDM];
+        for (int64_t m = 0; m < M; m++) {
+            q8_natural((const q8g *)(xb + m * rowb), ng, QPAIRED(wtype), an + m * ng * 256);
+            anr[m] = an + m * ng * 256;
+            ar[m] = (const q8g *)(xb + m * rowb);
+        }
+        const int64_t chunk = 16;
+        const int64_t nchunks = (N + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1) if (nchunks > 1)
+        for (int64_t c = 0; c < nchunks; c++) {
+            int64_t n1 = (c + 1) * chunk < N ? (c + 1) * chunk : N;
+            for (int64_t n = c * chunk; n < n1; n++) {
+                float *yr[QDM];
+                for (int64_t m = 0; m < M; m++) yr[m] = y + m * ldy + n;
+                qdirect_dispatch(wtype, (int)M, anr, ar, wb + n * wrow, nb, ng, bias ? bias + n : NULL, yr);
+            }
+        }
+        free(an);
+        return SEK_OK;
+    }
     /* Column tiles of up to 32 (a panel chunk of ~106 KiB), at least 4 per thread where N
      * allows; row tiles of up to 64 (weights are unpacked once per row tile). */
     int64_t NT = (N + 4 * nthreads - 1) / (4 * nthreads);
