@@ -207,7 +207,7 @@ def _key_matches(authorization: str, key: str) -> bool:
         given.strip().encode(), key.encode())
 
 
-class Service:
+class ServedModel:
     """The loaded model, its runner and the queue in front of them."""
 
     def __init__(self, loaded: LoadedModel, settings: ApiSettings) -> None:
@@ -282,9 +282,9 @@ def _sse(data: dict[str, Any] | str) -> bytes:
     return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n".encode()
 
 
-def create_app(service: Service) -> FastAPI:
+def create_app(served: ServedModel) -> FastAPI:
     app = FastAPI(title="specedit api", docs_url=None, redoc_url=None, openapi_url=None)
-    name = service.settings.model_name
+    name = served.settings.model_name
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -319,18 +319,18 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/health")
     async def health() -> JSONResponse:
-        data = service.health()
-        return JSONResponse(data, status_code=200 if service.jobs.alive else 503)
+        data = served.health()
+        return JSONResponse(data, status_code=200 if served.jobs.alive else 503)
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        return ModelList(data=[ModelCard(id=name, created=service.started)]).model_dump()
+        return ModelList(data=[ModelCard(id=name, created=served.started)]).model_dump()
 
     @app.get("/v1/models/{model_id:path}")
     async def model(model_id: str) -> dict[str, Any]:
         if model_id != name:
             raise _unknown_model(model_id, name)
-        return ModelCard(id=name, created=service.started).model_dump()
+        return ModelCard(id=name, created=served.started).model_dump()
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(body: ChatCompletionRequest,
@@ -338,36 +338,36 @@ def create_app(service: Service) -> FastAPI:
         body.check_supported()
         if body.model != name:
             raise _unknown_model(body.model, name)
-        if not service.jobs.alive:
+        if not served.jobs.alive:
             raise ApiError(503, "the engine has stopped; restart the server",
                            "server_error", code="engine_unavailable")
-        work = service.work_for(body, body.stream)
+        work = served.work_for(body, body.stream)
         try:
-            job = service.jobs.submit(work)
+            job = served.jobs.submit(work)
         except QueueFull:
-            raise ApiError(429, f"the server is busy: {service.settings.max_queue} requests "
+            raise ApiError(429, f"the server is busy: {served.settings.max_queue} requests "
                            "are already waiting; retry shortly", "rate_limit_exceeded",
                            code="queue_full", headers={"Retry-After": "1"}) from None
         meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
                 "model": name}
         try:
-            first = await _next_event(job, service, request)
+            first = await _next_event(job, served, request)
         except BaseException:
-            service.jobs.cancel(job)
+            served.jobs.cancel(job)
             raise
         if isinstance(first, Failed):
             raise api_error_of(first.error)
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(_stream(job, service, meta, include_usage),
+            return StreamingResponse(_stream(job, served, meta, include_usage),
                                      media_type="text/event-stream")
         try:
             while True:
-                event = await _next_event(job, service, request)
+                event = await _next_event(job, served, request)
                 if isinstance(event, (Failed, Done)):
                     break
         except BaseException:
-            service.jobs.cancel(job)  # the client left, or this coroutine was cancelled
+            served.jobs.cancel(job)  # the client left, or this coroutine was cancelled
             raise
         if isinstance(event, Failed):
             raise api_error_of(event.error)
@@ -380,7 +380,7 @@ def create_app(service: Service) -> FastAPI:
             speculative=_speculative(result),
         ).model_dump()
 
-    app.add_middleware(Guard, settings=service.settings)
+    app.add_middleware(Guard, settings=served.settings)
     return app
 
 
@@ -389,18 +389,18 @@ def _unknown_model(asked: str, served: str) -> ApiError:
                     param="model", code="model_not_found")
 
 
-async def _next_event(job: Job, service: Service, request: Request) -> Any:
+async def _next_event(job: Job, served: ServedModel, request: Request) -> Any:
     """The job's next event; cancels the job when the client goes away while it waits."""
     while True:
         try:
             return await asyncio.wait_for(job.events.get(), timeout=0.25)
         except asyncio.TimeoutError:  # not TimeoutError: Python 3.10 tells them apart
             if await request.is_disconnected():
-                service.jobs.cancel(job)
+                served.jobs.cancel(job)
                 raise ApiError(499, "the client went away", code="cancelled") from None
 
 
-async def _stream(job: Job, service: Service, meta: dict[str, Any],
+async def _stream(job: Job, served: ServedModel, meta: dict[str, Any],
                   include_usage: bool) -> AsyncIterator[bytes]:
     """Server-sent events in OpenAI's chunk format, then `data: [DONE]`.
 
@@ -442,4 +442,4 @@ async def _stream(job: Job, service: Service, meta: dict[str, Any],
         yield _sse("[DONE]")
     finally:
         if not finished:
-            service.jobs.cancel(job)
+            served.jobs.cancel(job)

@@ -1,7 +1,8 @@
 """Where a pass of the native decoder spends its time, per operation and per weight.
 
-A timing script, not a test: `python -m engine.bench.pass_profile --model qwen2.5-coder-0.5b-instruct
-[--context 400] [--tokens 1,16,64] [--prefill 512] [--threads 1] [--clock thread]`. It loads the
+A timing script, not a test: `python -m engine.bench.pass_profile --model
+qwen2.5-coder-0.5b-instruct [--context 400] [--tokens 1,16,64] [--prefill 512] [--threads 1]
+[--clock thread]`. It loads the
 GGUF model, feeds a context of random token ids, then times passes of n tokens on top of it
 (the cache is cropped back after each, so every pass sees the same context). Each run of passes
 is timed whole (the minimum over repeats: on a shared machine noise only adds time), and once
@@ -97,8 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     from engine.model.gguf.reader import GGUFFile
 
     path = Path(args.model)
-    if not path.suffix == ".gguf":
-        path = Path.home() / ".cache/speculative-edits/gguf" / f"{args.model}.gguf"
+    if path.suffix != ".gguf":  # a catalog name: its verified GGUF, pulled if missing
+        from engine.model.catalog import ensure_gguf
+
+        path = ensure_gguf(args.model)
     torch.set_num_threads(args.threads)
     clock = time.thread_time if args.clock == "thread" else time.perf_counter
     decoder = NativeDecoder(GGUFFile(path), "gguf")

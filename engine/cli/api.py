@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     _check_limits(args)
     require_extra("api", "fastapi", "uvicorn", "h11")
 
-    from engine.api.app import ApiSettings, Service, create_app
+    from engine.api.app import ApiSettings, ServedModel, create_app
     from engine.api.serving import ServerLimits, serve
     from engine.model.loading import load_model
 
@@ -105,19 +105,19 @@ def run(args: argparse.Namespace) -> int:
     settings = ApiSettings(model_name=args.served_model_name or args.model, api_key=key,
                            max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
                            body_timeout=args.body_timeout)
-    service = Service(loaded, settings)
+    served = ServedModel(loaded, settings)
     limits = ServerLimits(header_timeout=args.header_timeout,
                           keep_alive_timeout=args.keep_alive_timeout,
                           max_connections=args.max_connections,
                           max_header_bytes=args.max_header_bytes)
     print(f"specedit api: serving {settings.model_name!r} on http://{args.host}:{args.port}/v1",
           file=sys.stderr, flush=True)
-    served = serve(create_app(service), args.host, args.port, limits, args.log_level,
-                   on_shutdown=service.jobs.close)
-    if not served:
+    ran = serve(create_app(served), args.host, args.port, limits, args.log_level,
+                on_shutdown=served.jobs.close)
+    if not ran:
         raise SpecEditError(f"could not serve on {args.host}:{args.port} (the log above says "
                             "why; is the port taken?)")
-    closed = service.jobs.close()
+    closed = served.jobs.close()
     print(f"specedit api: stopped; {_closed_summary(closed)}", file=sys.stderr, flush=True)
     # As the language server does: skip the interpreter's teardown, which spends seconds
     # garbage-collecting torch and transformers (1.3-3 s measured on a busy machine) while
