@@ -12,12 +12,7 @@ from .tokenizer import load_tokenizer
 
 def eos_token_ids(file: GGUFFile, tokenizer: Any) -> tuple[int, ...]:
     ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
-    field = "tokenizer.ggml.eos_token_id"
-    if field in file.reader.fields:
-        from transformers.modeling_gguf_pytorch_utils import read_field
-
-        ids.update(int(v) for v in read_field(file.reader, field))
-    return tuple(sorted(ids))
+    return tuple(sorted(ids | set(file.eos_token_ids)))
 
 
 def load_native(path: Path, storage: str) -> tuple[NativeDecoder, Any]:

@@ -8,6 +8,7 @@ is refused in one line that names what is missing.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,34 +79,49 @@ class GGUFFile:
 
         self.path = path
         try:
-            self.reader = GGUFReader(path, "r")
+            reader = GGUFReader(path, "r")
         except (ValueError, OSError) as exc:
             raise UnsupportedModelError(f"{path} is not a readable GGUF file ({exc})") from exc
-        architecture = str(_field(self.reader, "general.architecture"))
+        self._read(reader)
+        # The reader is not kept: it holds the tokenizer's vocabulary and merges as hundreds of
+        # thousands of small arrays (about 0.5 GB for a Qwen vocabulary), which the tokenizer
+        # reads for itself. The tensors keep the file mapped.
+        del reader
+        gc.collect()
+
+    def _read(self, reader: Any) -> None:
+        path = self.path
+        architecture = str(_field(reader, "general.architecture"))
         if architecture not in ROPE_STYLES:
             raise UnsupportedModelError(
                 f"{path.name}: architecture {architecture!r} is not supported by the native "
                 f"decoder (it runs {', '.join(sorted(ROPE_STYLES))}); use a transformers folder "
                 "or hub id of that model instead")
-        self.tensors = {t.name: self._tensor(t) for t in self.reader.tensors}
+        self.tensors = {t.name: self._tensor(t) for t in reader.tensors}
         a = architecture
-        heads = int(_field(self.reader, f"{a}.attention.head_count"))
-        hidden = int(_field(self.reader, f"{a}.embedding_length"))
+        heads = int(_field(reader, f"{a}.attention.head_count"))
+        hidden = int(_field(reader, f"{a}.embedding_length"))
         embeddings = self.tensors["token_embd.weight"]
         self.shape = DecoderShape(
             architecture=a,
-            layers=int(_field(self.reader, f"{a}.block_count")),
+            layers=int(_field(reader, f"{a}.block_count")),
             hidden=hidden,
-            intermediate=int(_field(self.reader, f"{a}.feed_forward_length")),
+            intermediate=int(_field(reader, f"{a}.feed_forward_length")),
             heads=heads,
-            kv_heads=int(_field(self.reader, f"{a}.attention.head_count_kv", heads)),
-            head_dim=int(_field(self.reader, f"{a}.attention.key_length", hidden // heads)),
-            rope_base=float(_field(self.reader, f"{a}.rope.freq_base", 10000.0)),
+            kv_heads=int(_field(reader, f"{a}.attention.head_count_kv", heads)),
+            head_dim=int(_field(reader, f"{a}.attention.key_length", hidden // heads)),
+            rope_base=float(_field(reader, f"{a}.rope.freq_base", 10000.0)),
             rope_style=ROPE_STYLES[a],
-            norm_eps=float(_field(self.reader, f"{a}.attention.layer_norm_rms_epsilon")),
-            context_length=int(_field(self.reader, f"{a}.context_length")),
+            norm_eps=float(_field(reader, f"{a}.attention.layer_norm_rms_epsilon")),
+            context_length=int(_field(reader, f"{a}.context_length")),
             vocab_size=embeddings.shape[0],
         )
+        eos = "tokenizer.ggml.eos_token_id"
+        self.eos_token_ids: tuple[int, ...] = ()
+        if eos in reader.fields:
+            from transformers.modeling_gguf_pytorch_utils import read_field
+
+            self.eos_token_ids = tuple(int(v) for v in read_field(reader, eos))
         self._check_types()
 
     @staticmethod
