@@ -15,7 +15,6 @@ use_cache=True, logits_to_keep=n, cache=...)` returning `.logits` and `.cache`, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -44,6 +43,7 @@ class KVCache:
         self.capacity = 0
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
+        self.pointers: tuple[Any, Any] | None = None  # the tensors' addresses, for the kernels
         self.reserve(capacity)
 
     def reserve(self, positions: int) -> None:
@@ -60,6 +60,7 @@ class KVCache:
                 else:
                     store.append(grown)
         self.capacity = capacity
+        self.pointers = None
 
     def get_seq_length(self) -> int:
         return self.length
@@ -114,20 +115,7 @@ class Activations:
         return ops.matmul(self._quantized, weight, bias)
 
 
-@dataclass
-class Layer:
-    attn_norm: torch.Tensor
-    q: ops.GGUFMatrix
-    k: ops.GGUFMatrix
-    v: ops.GGUFMatrix
-    q_bias: torch.Tensor | None
-    k_bias: torch.Tensor | None
-    v_bias: torch.Tensor | None
-    out: ops.GGUFMatrix
-    ffn_norm: torch.Tensor
-    gate: ops.GGUFMatrix
-    up: ops.GGUFMatrix
-    down: ops.GGUFMatrix
+Layer = ops.LayerWeights
 
 
 def _weight(file: GGUFFile, name: str, storage: str) -> ops.GGUFMatrix:
@@ -170,6 +158,10 @@ class NativeDecoder:
                        else self.embeddings)
         self.rotary = RotaryTable(s.head_dim, s.rope_base)
         self.scale = s.head_dim ** -0.5
+        self.kernel_pass = ops.DecoderPass(
+            embeddings=self.embeddings, layers=self.layers, final_norm=self.final_norm,
+            output=self.output, heads=s.heads, kv_heads=s.kv_heads, head_dim=s.head_dim,
+            eps=s.norm_eps, rope_style=s.rope_style)
 
     def _layer(self, i: int) -> Layer:
         f, st = self.file, self.storage
@@ -196,7 +188,32 @@ class NativeDecoder:
                  logits_to_keep: int = 0, cache: KVCache | None = None,
                  **_: Any) -> SimpleNamespace:
         """Logits of the last `logits_to_keep` positions (all when 0) after feeding
-        input_ids [1, n] on top of `cache` (a new one when None), which is extended."""
+        input_ids [1, n] on top of `cache` (a new one when None), which is extended. The
+        whole pass is one kernel call (ops.DecoderPass); `composed` computes the same bits
+        one operation at a time."""
+        ids = input_ids.reshape(-1)
+        if ids.dtype != torch.int64 or not ids.is_contiguous():
+            ids = ids.to(torch.int64).contiguous()
+        if cache is None:
+            cache = self.new_cache()
+        start, n = cache.length, ids.numel()
+        cache.reserve(start + n)
+        if cache.pointers is None:
+            self.kernel_pass.check_cache(cache.keys, cache.values)
+            cache.pointers = (ops.DecoderPass.cache_pointers(cache.keys),
+                              ops.DecoderPass.cache_pointers(cache.values))
+        cos, sin = self.rotary.upto(start + n)
+        keep = n if logits_to_keep <= 0 else min(logits_to_keep, n)
+        logits = self.kernel_pass(ids, start, *cache.pointers, cache.capacity,
+                                  cos[start:start + n], sin[start:start + n], keep)
+        cache.length = start + n
+        return SimpleNamespace(logits=logits.unsqueeze(0), cache=cache)
+
+    @torch.inference_mode()
+    def composed(self, input_ids: torch.Tensor, logits_to_keep: int = 0,
+                 cache: KVCache | None = None) -> SimpleNamespace:
+        """The pass of __call__ composed of one kernel call per operation: its executable
+        specification (tests hold __call__ to the same bits), and a profile's unit."""
         ids = input_ids.reshape(-1)
         if cache is None:
             cache = self.new_cache()

@@ -199,6 +199,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "sek_rms_norm": [ptr, i64, i64, ptr, f32, ptr, i32],
         "sek_silu_mul": [ptr, i64, ptr, i64, i64, i64, ptr, i64, i32],
         "sek_get_rows": [ptr, i32, i64, i64, ptr, i64, ptr, i32],
+        "sek_forward": [ptr, ptr, i64, i64, ptr, ptr, i64, ptr, ptr, i64, ptr, i32],
     }
     for name, argtypes in signatures.items():
         fn = getattr(lib, name)

@@ -32,6 +32,7 @@
  *   sek_rms_norm                             d.
  *   sek_silu_mul                             e.
  *   sek_get_rows                             f. dequantized rows (token embeddings)
+ *   sek_forward                              g. a whole decoder pass composed of a-f
  *   sek_simd, sek_openmp, sek_exp            how it was built; the exp used by c and e
  * All sizes are int64_t, thread counts int. Functions return 0 or a negative error code
  * (SEK_ERR_*), never abort.
@@ -1666,4 +1667,140 @@ int sek_get_rows(const void *w, int wtype, int64_t V, int64_t K, const int64_t *
 #pragma omp parallel for num_threads(nthreads) schedule(static) if (n > 1)
     for (int64_t i = 0; i < n; i++) dequant_row(wtype, (const uint8_t *)w + ids[i] * wrow, K, out + i * K);
     return SEK_OK;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * g. forward: a whole pass of a llama-family decoder, the composition of the kernels above
+ * with the elementwise steps between them, in one call (the same operations, in the same
+ * order, as composing them one call at a time; the decoder's tests hold it to that).
+ *
+ * For the M tokens ids at positions start..start+M-1, per layer:
+ *   h = rms_norm(x, attn_norm)
+ *   q, k, v = h @ Wq^T + bq, h @ Wk^T + bk, h @ Wv^T + bv   (h quantized once for all three)
+ *   q, k = rotary(q), rotary(k); k and v written to the layer's cache at the positions
+ *   x = x + attention(q, cache) @ Wo^T
+ *   h = rms_norm(x, ffn_norm)
+ *   x = x + (silu(h @ Wgate^T) * (h @ Wup^T)) @ Wdown^T     (h quantized once for both)
+ * then logits of the last `keep` rows = rms_norm(x, final_norm) @ Woutput^T.
+ * Rotary, per head, pair (a, b) = (x[i], x[i + D/2]) ("halves") or (x[2i], x[2i+1])
+ * ("pairs"), c, s = cos, sin of row m, frequency i: (a*c - b*s, b*c + a*s), each product
+ * and sum rounded (as torch computes it elementwise). Residual adds are float adds.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const void *data;   /* GGUF bytes (or dense values) */
+    int64_t type;       /* ggml type */
+    int64_t rows, cols; /* N, K */
+    const float *bias;  /* N floats or NULL */
+} sek_mat;
+
+typedef struct {
+    sek_mat q, k, v, o, gate, up, down;
+    const float *attn_norm, *ffn_norm;
+} sek_layer;
+
+typedef struct {
+    int64_t layers, hidden, ffn, heads, kv_heads, head_dim, vocab;
+    int64_t rope_pairs; /* 0: halves, 1: adjacent pairs */
+    float eps, scale;
+    sek_mat embed, output;
+    const float *final_norm;
+    const sek_layer *layer;
+} sek_model;
+
+/* y = x @ W^T (+ bias): quantized W from xq (x quantized once by the caller), dense from x. */
+static int mat_apply(const sek_mat *w, const float *x, const void *xq, int64_t M, float *y, int nthreads) {
+    if (is_dense((int)w->type))
+        return sek_matmul(x, M, w->cols, w->cols, w->data, (int)w->type, w->rows, w->bias, y, w->rows, nthreads);
+    return sek_matmul_q8(xq, M, w->cols, w->data, (int)w->type, w->rows, w->bias, y, w->rows, nthreads);
+}
+
+static int needs_q8(const sek_mat *a, const sek_mat *b, const sek_mat *c) {
+    return !is_dense((int)a->type) || !is_dense((int)b->type) || (c && !is_dense((int)c->type));
+}
+
+/* Rotary of `heads` heads of D values at x (heads D apart), in place, into out (may be x). */
+static void rotary(const float *x, int64_t heads, int64_t D, const float *c, const float *s, int pairs, float *out) {
+    const int64_t half = D / 2;
+    for (int64_t h = 0; h < heads; h++) {
+        const float *xh = x + h * D;
+        float *oh = out + h * D;
+        if (pairs) {
+            for (int64_t i = 0; i < half; i++) {
+                float a = xh[2 * i], b = xh[2 * i + 1];
+                float ac = a * c[i], bs = b * s[i], bc = b * c[i], as = a * s[i];
+                oh[2 * i] = ac - bs;
+                oh[2 * i + 1] = bc + as;
+            }
+        } else {
+            float tmp[256]; /* D <= 512: the first half's results wait while the second reads */
+            for (int64_t i = 0; i < half; i++) {
+                float a = xh[i], b = xh[i + half];
+                float ac = a * c[i], bs = b * s[i];
+                tmp[i] = ac - bs;
+            }
+            for (int64_t i = 0; i < half; i++) {
+                float a = xh[i], b = xh[i + half];
+                float bc = b * c[i], as = a * s[i];
+                oh[i + half] = bc + as;
+            }
+            memcpy(oh, tmp, (size_t)half * sizeof(float));
+        }
+    }
+}
+
+/* ids [M] -> logits [keep, vocab] (the last keep rows); keys[l], values[l]: layer l's cache,
+ * [kv_heads, capacity, head_dim] contiguous, positions 0..start-1 filled; cos, sin: [M,
+ * head_dim/2], rows for positions start..start+M-1. */
+int sek_forward(const sek_model *m, const int64_t *ids, int64_t M, int64_t start, float *const *keys,
+                float *const *values, int64_t capacity, const float *cos, const float *sin, int64_t keep,
+                float *logits, int nthreads) {
+    if (!m || !ids || !keys || !values || !cos || !sin || !logits || M <= 0 || start < 0 || keep < 1 || keep > M)
+        return SEK_ERR_ARG;
+    const int64_t H = m->hidden, F = m->ffn, Hq = m->heads, Hkv = m->kv_heads, D = m->head_dim;
+    if (D % 2 || D > 512 || start + M > capacity) return SEK_ERR_SHAPE;
+    const int64_t QD = Hq * D, KD = Hkv * D, half = D / 2;
+    const int64_t qrow = sek_q8_row_bytes(H); /* 0 where H % 32: then only dense weights work */
+    /* scratch: x, h, q, k, v, att, o (M x ...), gate, up (M x F), the quantized rows */
+    const size_t nf = (size_t)M * (size_t)(2 * H + QD + 2 * KD + QD + H + 2 * F);
+    float *buf = (float *)aligned_alloc(64, (nf * sizeof(float) + (size_t)(M * qrow) + 63) / 64 * 64);
+    if (!buf) return SEK_ERR_NOMEM;
+    float *x = buf, *h = x + M * H, *q = h + M * H, *k = q + M * QD, *v = k + M * KD, *att = v + M * KD;
+    float *o = att + M * QD, *gate = o + M * H, *up = gate + M * F;
+    void *xq = up + M * F;
+    int rc = sek_get_rows(m->embed.data, (int)m->embed.type, m->embed.rows, m->embed.cols, ids, M, x, nthreads);
+    for (int64_t l = 0; l < m->layers && rc == SEK_OK; l++) {
+        const sek_layer *L = m->layer + l;
+        float *kc = keys[l], *vc = values[l];
+        if ((rc = sek_rms_norm(x, M, H, L->attn_norm, m->eps, h, nthreads))) break;
+        if (needs_q8(&L->q, &L->k, &L->v) && (rc = sek_quantize_rows_q8(h, M, H, H, xq, nthreads))) break;
+        if ((rc = mat_apply(&L->q, h, xq, M, q, nthreads))) break;
+        if ((rc = mat_apply(&L->k, h, xq, M, k, nthreads))) break;
+        if ((rc = mat_apply(&L->v, h, xq, M, v, nthreads))) break;
+        for (int64_t r = 0; r < M; r++) {
+            const float *c = cos + r * half, *s = sin + r * half;
+            rotary(q + r * QD, Hq, D, c, s, (int)m->rope_pairs, q + r * QD);
+            for (int64_t j = 0; j < Hkv; j++) {
+                float *kd = kc + (j * capacity + start + r) * D, *vd = vc + (j * capacity + start + r) * D;
+                rotary(k + r * KD + j * D, 1, D, c, s, (int)m->rope_pairs, kd);
+                memcpy(vd, v + r * KD + j * D, (size_t)D * sizeof(float));
+            }
+        }
+        if ((rc = sek_attention(q, M, Hq, D, kc, vc, Hkv, capacity, capacity * D, D, start, m->scale, att, nthreads))) break;
+        if ((rc = sek_matmul(att, M, QD, QD, L->o.data, (int)L->o.type, H, L->o.bias, o, H, nthreads))) break;
+        for (int64_t i = 0; i < M * H; i++) x[i] = x[i] + o[i];
+        if ((rc = sek_rms_norm(x, M, H, L->ffn_norm, m->eps, h, nthreads))) break;
+        if (needs_q8(&L->gate, &L->up, NULL) && (rc = sek_quantize_rows_q8(h, M, H, H, xq, nthreads))) break;
+        if ((rc = mat_apply(&L->gate, h, xq, M, gate, nthreads))) break;
+        if ((rc = mat_apply(&L->up, h, xq, M, up, nthreads))) break;
+        if ((rc = sek_silu_mul(gate, F, up, F, M, F, gate, F, nthreads))) break;
+        if ((rc = sek_matmul(gate, M, F, F, L->down.data, (int)L->down.type, H, L->down.bias, o, H, nthreads))) break;
+        for (int64_t i = 0; i < M * H; i++) x[i] = x[i] + o[i];
+    }
+    if (rc == SEK_OK) rc = sek_rms_norm(x + (M - keep) * H, keep, H, m->final_norm, m->eps, h, nthreads);
+    if (rc == SEK_OK)
+        rc = sek_matmul(h, keep, H, H, m->output.data, (int)m->output.type, m->output.rows, m->output.bias, logits,
+                        m->output.rows, nthreads);
+    free(buf);
+    return rc;
 }

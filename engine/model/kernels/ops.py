@@ -12,6 +12,7 @@ pass computed it (see kernels.c for how).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -129,6 +130,7 @@ class _Lib:
         self.silu_mul = lib.sek_silu_mul
         self.get_rows = lib.sek_get_rows
         self.exp = lib.sek_exp
+        self.forward = lib.sek_forward
 
 
 _lib: _Lib | None = None
@@ -320,3 +322,144 @@ def exp(x: torch.Tensor) -> torch.Tensor:
     y = torch.empty_like(x)
     _check(_k().exp(x.data_ptr(), y.data_ptr(), x.numel()), "exp")
     return y
+
+
+# --- a whole decoder pass in one call (kernels.c, g.) ---------------------------------------
+
+
+class _Mat(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("type", ctypes.c_int64), ("rows", ctypes.c_int64),
+                ("cols", ctypes.c_int64), ("bias", ctypes.c_void_p)]
+
+
+class _Layer(ctypes.Structure):
+    _fields_ = [*((name, _Mat) for name in ("q", "k", "v", "o", "gate", "up", "down")),
+                ("attn_norm", ctypes.c_void_p), ("ffn_norm", ctypes.c_void_p)]
+
+
+class _Model(ctypes.Structure):
+    _fields_ = [*((name, ctypes.c_int64) for name in (
+                    "layers", "hidden", "ffn", "heads", "kv_heads", "head_dim", "vocab",
+                    "rope_pairs")),
+                ("eps", ctypes.c_float), ("scale", ctypes.c_float), ("embed", _Mat),
+                ("output", _Mat), ("final_norm", ctypes.c_void_p),
+                ("layer", ctypes.POINTER(_Layer))]
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    """One transformer layer's weights, as DecoderPass takes them."""
+
+    attn_norm: torch.Tensor
+    q: GGUFMatrix
+    k: GGUFMatrix
+    v: GGUFMatrix
+    q_bias: torch.Tensor | None
+    k_bias: torch.Tensor | None
+    v_bias: torch.Tensor | None
+    out: GGUFMatrix
+    ffn_norm: torch.Tensor
+    gate: GGUFMatrix
+    up: GGUFMatrix
+    down: GGUFMatrix
+
+
+def _vector(t: torch.Tensor, n: int, name: str) -> int:
+    _f32(t, name)
+    if t.numel() != n:
+        raise ValueError(f"{name} has {t.numel()} values, expected {n}")
+    return t.data_ptr()
+
+
+def _mat(w: GGUFMatrix, rows: int, cols: int, name: str,
+         bias: torch.Tensor | None = None) -> _Mat:
+    if (w.rows, w.cols) != (rows, cols):
+        raise ValueError(f"{name} is {w.rows} x {w.cols}, expected {rows} x {cols}")
+    return _Mat(w._ptr, w._type_id, rows, cols,
+                None if bias is None else _vector(bias, rows, f"{name} bias"))
+
+
+class DecoderPass:
+    """A llama-family decoder's whole pass in one kernel call (kernels.c, sek_forward): the
+    same operations, in the same order, as composing rms_norm, matmul, rotary, attention and
+    silu_mul one call at a time, so the same bits, without a Python step per operation.
+
+    The tensors given stay referenced here (the kernels hold their addresses)."""
+
+    def __init__(self, *, embeddings: GGUFMatrix, layers: list[LayerWeights],
+                 final_norm: torch.Tensor, output: GGUFMatrix, heads: int, kv_heads: int,
+                 head_dim: int, eps: float, rope_style: str) -> None:
+        hidden = embeddings.cols
+        ffn = layers[0].gate.rows if layers else 0
+        qd, kd = heads * head_dim, kv_heads * head_dim
+        if rope_style not in ("halves", "pairs"):
+            raise ValueError(f"rope style {rope_style!r}: halves or pairs")
+        if head_dim % 2 or head_dim > 512 or heads % kv_heads:
+            raise ValueError(f"unsupported heads {heads}/{kv_heads} x {head_dim}")
+        structs = []
+        for i, layer in enumerate(layers):
+            p = f"layer {i} "
+            structs.append(_Layer(
+                q=_mat(layer.q, qd, hidden, p + "q", layer.q_bias),
+                k=_mat(layer.k, kd, hidden, p + "k", layer.k_bias),
+                v=_mat(layer.v, kd, hidden, p + "v", layer.v_bias),
+                o=_mat(layer.out, hidden, qd, p + "out"),
+                gate=_mat(layer.gate, ffn, hidden, p + "gate"),
+                up=_mat(layer.up, ffn, hidden, p + "up"),
+                down=_mat(layer.down, hidden, ffn, p + "down"),
+                attn_norm=_vector(layer.attn_norm, hidden, p + "attn_norm"),
+                ffn_norm=_vector(layer.ffn_norm, hidden, p + "ffn_norm")))
+        self._layers = (_Layer * max(1, len(structs)))(*structs)
+        self._model = _Model(
+            layers=len(structs), hidden=hidden, ffn=ffn, heads=heads, kv_heads=kv_heads,
+            head_dim=head_dim, vocab=output.rows, rope_pairs=int(rope_style == "pairs"),
+            eps=eps, scale=head_dim ** -0.5, embed=_mat(embeddings, embeddings.rows, hidden,
+                                                        "embeddings"),
+            output=_mat(output, output.rows, hidden, "output"),
+            final_norm=_vector(final_norm, hidden, "final_norm"),
+            layer=ctypes.cast(self._layers, ctypes.POINTER(_Layer)))
+        self._keep_alive = (embeddings, layers, final_norm, output)
+        self.layers, self.hidden, self.vocab = len(structs), hidden, output.rows
+        self.kv_shape = (kv_heads, head_dim)
+
+    @staticmethod
+    def cache_pointers(tensors: list[torch.Tensor]) -> ctypes.Array:
+        """The addresses of a cache's per-layer tensors, as __call__ takes them."""
+        return (ctypes.c_void_p * len(tensors))(*(t.data_ptr() for t in tensors))
+
+    def check_cache(self, keys: list[torch.Tensor], values: list[torch.Tensor]) -> int:
+        """The cache's capacity, after checking every layer's keys and values are float32
+        [kv_heads, capacity, head_dim] contiguous tensors."""
+        if len(keys) != self.layers or len(values) != self.layers:
+            raise ValueError(f"the cache has {len(keys)} layers, the model {self.layers}")
+        capacity = keys[0].shape[1] if keys else 0
+        for t in (*keys, *values):
+            _f32(t, "cache")
+            if t.shape != (self.kv_shape[0], capacity, self.kv_shape[1]):
+                raise ValueError(f"a cache tensor has shape {tuple(t.shape)}")
+        return capacity
+
+    def __call__(self, ids: torch.Tensor, start: int, keys: ctypes.Array, values: ctypes.Array,
+                 capacity: int, cos: torch.Tensor, sin: torch.Tensor, keep: int) -> torch.Tensor:
+        """Logits [keep, vocab] of the last `keep` of the tokens `ids` (int64, contiguous) at
+        positions start.. on top of a cache (pointers from cache_pointers, checked by
+        check_cache) whose positions 0..start-1 are filled; writes their K and V there.
+        cos, sin: [len(ids), head_dim/2] contiguous float32, the rows of those positions."""
+        n = ids.numel()
+        if ids.dtype != torch.int64 or not ids.is_contiguous():
+            raise ValueError("ids must be a contiguous int64 tensor")
+        if n and (int(ids.min()) < 0 or int(ids.max()) >= self._model.embed.rows):
+            raise IndexError(f"a token id is out of range 0..{self._model.embed.rows - 1}")
+        half = self.kv_shape[1] // 2
+        for t, name in ((cos, "cos"), (sin, "sin")):
+            if not _ok(t) or tuple(t.shape) != (n, half):
+                raise ValueError(f"{name} must be a contiguous float32 [{n}, {half}] tensor")
+        if not 1 <= keep <= n or start < 0 or start + n > capacity:
+            raise ValueError(f"bad pass: {n} tokens at {start}, keep {keep}, capacity {capacity}")
+        logits = torch.empty((keep, self.vocab), dtype=_F32)
+        rc = (_lib or _k()).forward(ctypes.byref(self._model), ids.data_ptr(), n, start, keys,
+                                    values, capacity, cos.data_ptr(), sin.data_ptr(), keep,
+                                    logits.data_ptr(), _threads())
+        if rc:
+            _check(rc, "forward")
+        return logits

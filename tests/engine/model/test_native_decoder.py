@@ -81,6 +81,28 @@ def test_a_position_is_the_same_in_every_pass_size(files: dict[str, Path], name:
             assert torch.equal(other.values[layer][:, :length], cache.values[layer][:, :length])
 
 
+@pytest.mark.parametrize(("name", "storage"), [
+    ("qwen2-mixed", "gguf"), ("llama-Q8_0", "gguf"), ("llama-F32", "float32"),
+    ("qwen2-mixed", "bfloat16")])
+def test_the_whole_pass_in_c_is_its_composition_bit_for_bit(files: dict[str, Path], name: str,
+                                                             storage: str) -> None:
+    # A pass is one C call; `composed` runs the same operations one kernel call at a time,
+    # with torch between them: the specification the single call must match in every bit.
+    decoder = NativeDecoder(GGUFFile(files[name]), storage)
+    tokens = ids(PREFIX + 20, seed=3)
+    whole, by_op = decoder.new_cache(), decoder.new_cache()
+    for start, stop in ((0, PREFIX), (PREFIX, PREFIX + 1), (PREFIX + 1, PREFIX + 8),
+                        (PREFIX + 8, PREFIX + 20)):
+        chunk = tokens[:, start:stop]
+        a = decoder(chunk, cache=whole).logits
+        b = decoder.composed(chunk, cache=by_op).logits
+        assert torch.equal(a, b), f"tokens {start}-{stop}"
+    for layer in range(decoder.shape.layers):
+        assert torch.equal(whole.keys[layer][:, :whole.length], by_op.keys[layer][:, :by_op.length])
+        assert torch.equal(whole.values[layer][:, :whole.length],
+                           by_op.values[layer][:, :by_op.length])
+
+
 def test_the_thread_count_changes_no_bit(files: dict[str, Path]) -> None:
     decoder = NativeDecoder(GGUFFile(files["qwen2-mixed"]), "gguf")
     tokens = ids(80, seed=2)
