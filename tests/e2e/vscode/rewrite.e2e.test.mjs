@@ -381,8 +381,18 @@ async function setReview(page, value, fileName) {
   await setSetting(page, 'specedit.review', value, fileName);
   const file = path.join(ctx.userDataDir, 'User', 'settings.json');
   await waitFor(() => {
-    const stored = JSON.parse(fs.readFileSync(file, 'utf8'))['specedit.review'] ?? 'inline';
-    return stored === value;
+    let settings;
+    try {
+      settings = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (error) {
+      // VS Code rewrites the file in place (truncate, then write): a read in between sees an
+      // empty or partial file. That is "not stored yet", not a failure.
+      if (error instanceof SyntaxError) {
+        return false;
+      }
+      throw error;
+    }
+    return (settings['specedit.review'] ?? 'inline') === value;
   }, `specedit.review to be ${value} in the user settings`, 30_000);
 }
 
