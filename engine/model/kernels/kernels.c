@@ -826,8 +826,11 @@ SEK_INLINE void qmk_rc(const int T, int R, int C, const q8g *const *a, const wpg
 
 /* Groups per K-chunk: a chunk of 4 activation rows and 2 panel columns stays in L1. */
 #define QKC 8
-/* Passes of at most this many rows take the direct kernel (no panel). */
-#define SEK_DIRECT_ROWS 1
+/* Passes of at most this many rows take the direct kernel (no panel), which unpacks each
+ * weight group once for all of them. Chosen by measurement (0.5B pass, 1 thread, Zen 3): the
+ * direct kernel's cost per extra row is above the panel's, so past 5 rows the panel wins. */
+#define SEK_DIRECT_ROWS 5
+#define QDM SEK_DIRECT_ROWS /* the most rows the direct kernel takes at once (qdirect_dispatch) */
 
 /* One column tile [n0, n0+nn) for rows [m0, m1): K in chunks of QKC groups; the panel
  * holds one chunk of nn columns (column c's groups at panel + c*QKC); the lanes of every
@@ -893,11 +896,14 @@ SEK_INLINE __m256i sum8x8_epi32(const __m256i v[8]) {
  * laid out to match (q8_natural). */
 #define QPAIRED(T) ((T) == T_Q4_0 || (T) == T_Q4_1 || (T) == T_Q5_0 || (T) == T_Q5_1)
 
-/* The sums of four int32 vectors whose low halves belong to blocks 0, 2, 4, 6 and high
- * halves to blocks 1, 3, 5, 7 (v[p] = blocks 2p, 2p+1): lane j of the result = block j's. */
-SEK_INLINE __m256i sum4x2x4_epi32(const __m256i v[4]) {
-    __m256i x = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
-    __m256i y = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
+/* The sums of four int32 vectors v0..v3 whose low halves belong to blocks 0, 2, 4, 6 and high
+ * halves to blocks 1, 3, 5, 7 (v_p = blocks 2p, 2p+1), given as x = v0, v1 and y = v2, v3
+ * folded (fold2x4_epi32): lane j of the result = block j's. */
+SEK_INLINE __m256i fold2x4_epi32(__m256i u, __m256i v) {
+    return _mm256_add_epi32(_mm256_unpacklo_epi32(u, v), _mm256_unpackhi_epi32(u, v));
+}
+
+SEK_INLINE __m256i sum2x2x4_epi32(__m256i x, __m256i y) {
     __m256i z = _mm256_add_epi32(_mm256_unpacklo_epi64(x, y), _mm256_unpackhi_epi64(x, y));
     return _mm256_permutevar8x32_epi32(z, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
@@ -930,8 +936,8 @@ SEK_INLINE __m256 halves_to_float(__m256i v, const int hi) {
  * differently), and every float step is qmk's. */
 SEK_INLINE void qdirect(const int T, const int R, const int8_t *const *an, const q8g *const *a,
                         const uint8_t *wrow, int64_t nb, int64_t ng, const float *bias, float *const *y) {
-    __m256 lane[4];
-#pragma GCC unroll 4
+    __m256 lane[QDM];
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++) lane[r] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
     const int64_t full = nb / 8; /* groups with all 8 blocks */
@@ -961,7 +967,7 @@ SEK_INLINE void qdirect(const int T, const int R, const int8_t *const *an, const
                                        rd_i32(h + bytes), rd_i32(h + 3 * bytes), rd_i32(h + 5 * bytes), rd_i32(h + 7 * bytes));
             }
             const __m256i m15 = _mm256_set1_epi8(15);
-            __m256i v[4][4];
+            __m256i v[QDM][2];
 #pragma GCC unroll 4
             for (int p = 0; p < 4; p++) {
                 const uint8_t *b0 = b + 2 * p * bytes;
@@ -981,18 +987,20 @@ SEK_INLINE void qdirect(const int T, const int R, const int8_t *const *an, const
                     wl = _mm256_or_si256(wl, lo);
                     wh = _mm256_or_si256(wh, hi);
                 }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                 for (int r = 0; r < R; r++) {
                     const int8_t *ar = an[r] + 256 * g + 64 * p;
                     /* int16: two products of at most 31 * 127, twice */
                     __m256i pr = _mm256_add_epi16(_mm256_maddubs_epi16(wl, _mm256_loadu_si256((const __m256i *)ar)),
                                                   _mm256_maddubs_epi16(wh, _mm256_loadu_si256((const __m256i *)(ar + 32))));
-                    v[r][p] = _mm256_madd_epi16(pr, ones);
+                    __m256i vp = _mm256_madd_epi16(pr, ones);
+                    /* folded as soon as two pairs are in: at most two vectors a row live */
+                    v[r][p >> 1] = p & 1 ? fold2x4_epi32(v[r][p >> 1], vp) : vp;
                 }
             }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int r = 0; r < R; r++) {
-                __m256i I = sum4x2x4_epi32(v[r]);
+                __m256i I = sum2x2x4_epi32(v[r][0], v[r][1]);
                 const q8g *ag = a[r] + g;
                 if (T == T_Q4_0) I = _mm256_sub_epi32(I, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)ag->s), 3));
                 if (T == T_Q5_0) I = _mm256_sub_epi32(I, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)ag->s), 4));
@@ -1024,7 +1032,7 @@ SEK_INLINE void qdirect(const int T, const int R, const int8_t *const *an, const
 #pragma GCC unroll 8
             for (int j = 0; j < 8; j++) mul[j] = _mm256_abs_epi8(w[j]);
         }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             const int8_t *ar = an[r] + 256 * g;
             __m256i v[8];
@@ -1058,7 +1066,7 @@ SEK_INLINE void qdirect(const int T, const int R, const int8_t *const *an, const
             lane[r] = _mm256_fmadd_ps(A, _mm256_loadu_ps(ag->d), lane[r]);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
         float v = hsum_tree(lane[r]);
         if (bias) v = v + *bias;
@@ -1066,12 +1074,12 @@ SEK_INLINE void qdirect(const int T, const int R, const int8_t *const *an, const
     }
 }
 
-#define QDM 4 /* the most rows the direct kernel takes at once */
+_Static_assert(QDM >= 1 && QDM <= 5, "qdirect_dispatch instantiates the direct kernel for 1-5 rows");
 
 static void qdirect_dispatch(int t, int R, const int8_t *const *an, const q8g *const *a, const uint8_t *wrow,
                              int64_t nb, int64_t ng, const float *bias, float *const *y) {
 #define QD_R(T_, R_) case R_: qdirect(T_, R_, an, a, wrow, nb, ng, bias, y); break;
-#define QD_CASE(T_) case T_: switch (R) { QD_R(T_, 1) QD_R(T_, 2) QD_R(T_, 3) QD_R(T_, 4) } break;
+#define QD_CASE(T_) case T_: switch (R) { QD_R(T_, 1) QD_R(T_, 2) QD_R(T_, 3) QD_R(T_, 4) QD_R(T_, 5) } break;
     switch (t) {
     QD_CASE(T_Q4_0) QD_CASE(T_Q4_1) QD_CASE(T_Q5_0) QD_CASE(T_Q5_1) QD_CASE(T_Q8_0)
     QD_CASE(T_Q4_K) QD_CASE(T_Q5_K) QD_CASE(T_Q6_K)

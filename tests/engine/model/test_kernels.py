@@ -221,10 +221,14 @@ def test_matmul_rows_do_not_depend_on_the_pass(t: T) -> None:
         single = torch.cat([ops.matmul(x[i:i + 1], w, bias) for i in range(200)])
     for n_threads in (1, 2):
         with threads(n_threads):
-            for m in (1, 2, 3, 7, 16, 64, 200):
+            # 1-5 rows: the direct kernel (each weight group unpacked once for all the rows);
+            # from 6: the panel kernel
+            for m in (1, 2, 3, 4, 5, 6, 7, 8, 16, 64, 200):
                 assert same_bits(ops.matmul(x[:m], w, bias), single[:m]), (m, n_threads)
             # rows taken from the middle of a pass, not only its head
             assert same_bits(ops.matmul(x[50:57], w, bias), single[50:57])
+            for m in (2, 3, 4, 5):
+                assert same_bits(ops.matmul(x[50:50 + m], w, bias), single[50:50 + m]), m
 
 
 def attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: int,
@@ -309,7 +313,7 @@ def test_avx2_and_scalar_paths_give_the_same_bits() -> None:
             x = activations(7, w.cols)
             bias = torch.randn(9, generator=torch.Generator().manual_seed(0))
             results += [ops.matmul(x, w, bias), ops.get_rows(w, torch.tensor([0, 8, 3]))]
-            results += [ops.matmul(x[:m].contiguous(), w, bias) for m in (1, 2, 3, 4)]
+            results += [ops.matmul(x[:m].contiguous(), w, bias) for m in (1, 2, 3, 4, 5, 6)]
         gen = torch.Generator().manual_seed(2)
         q, k, v = (torch.randn(s, generator=gen) for s in ((12, 4, 68), (2, 20, 68), (2, 20, 68)))
         results.append(ops.attention(q, k, v, 8, 68 ** -0.5))
