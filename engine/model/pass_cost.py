@@ -159,7 +159,10 @@ def _forward_kind(model: Any) -> str:
     weights), or transformers' with packed or plain linear layers."""
     storage = getattr(model, "storage", None)
     if isinstance(storage, str):
-        return f"native-{storage}"
+        from .kernels.build import build
+
+        # The kernels' library name carries their source's hash: new kernels, a new curve.
+        return f"native-{storage}-{build().name}"
     return "packed" if is_packed(model) else "linear"
 
 

@@ -141,3 +141,17 @@ def test_a_catalog_models_curve_is_kept_on_disk(measured: None, tmp_path: Path) 
         path.write_text("{not json")
     third = counting_model()
     assert pass_cost(loaded(third, name)).source == "measured" and third.calls > 0
+
+
+def test_a_native_curve_is_kept_per_kernels_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A curve measured on older kernels must not price passes of newer ones.
+    from types import SimpleNamespace
+
+    from engine.model import pass_cost
+    from engine.model.kernels import build
+
+    native = SimpleNamespace(storage="gguf")
+    monkeypatch.setattr(build, "build", lambda variant="native": Path("kernels-aaa.so"))
+    before = pass_cost._forward_kind(native)
+    monkeypatch.setattr(build, "build", lambda variant="native": Path("kernels-bbb.so"))
+    assert pass_cost._forward_kind(native) != before
