@@ -108,11 +108,13 @@ def norm_case(dtype: torch.dtype, sizes: list[int]) -> tuple[int | None, float]:
                                       sizes)
 
 
-def model_case(dtype: torch.dtype, sizes: list[int], context: int) -> tuple[int | None, float]:
+def model_case(dtype: torch.dtype, sizes: list[int], context: int,
+               rows: bool) -> tuple[int | None, float]:
     from transformers import DynamicCache, Qwen2Config, Qwen2ForCausalLM
 
     from engine.decode.runner import cache_argument
     from engine.model.packed_linear import pack_linears, packing_applies
+    from engine.model.row_attention import use_row_attention
 
     config = Qwen2Config(hidden_size=256, intermediate_size=704, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, vocab_size=1000,
@@ -121,6 +123,8 @@ def model_case(dtype: torch.dtype, sizes: list[int], context: int) -> tuple[int 
     model = Qwen2ForCausalLM(config).to(dtype).eval()
     if packing_applies(torch.device("cpu"), dtype):
         pack_linears(model)  # as the engine loads it
+    if rows:
+        assert use_row_attention(model)
     ids = torch.randint(0, 1000, (1, context + max(sizes)))
 
     name = cache_argument(model)
@@ -159,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
                 "linear (packed, oneDNN)": lambda d=dtype: linear_case(True, d, sizes),
                 "attention (SDPA)": lambda d=dtype: attention_case(d, sizes, args.context),
                 "RMS norm": lambda d=dtype: norm_case(d, sizes),
-                "whole model (random Qwen2)": lambda d=dtype: model_case(d, sizes, args.context),
+                "whole model (random Qwen2), SDPA": lambda d=dtype: model_case(
+                    d, sizes, args.context, rows=False),
+                "whole model (random Qwen2), as the engine loads it (row-wise attention)":
+                    lambda d=dtype: model_case(d, sizes, args.context, rows=True),
             }
             for name, case in cases.items():
                 found = case()

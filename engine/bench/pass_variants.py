@@ -7,8 +7,9 @@ through the runner the decoder uses, plus the one-off cost of getting the varian
 
 - `sdpa`: transformers' default attention (torch's scaled_dot_product_attention), eager
   PyTorch, transformers' own Linear layers.
-- `packed`: `sdpa` with every Linear's weight packed once for oneDNN (packed_linear.py):
-  what the engine runs on the CPU.
+- `packed-sdpa`: `sdpa` with every Linear's weight packed once for oneDNN (packed_linear.py).
+- `packed`: `packed-sdpa` with row-wise attention (row_attention.py): what the engine runs
+  on the CPU, each query row computed as a one-token pass computes it.
 - `eager-attention`: transformers' own matmul-softmax attention.
 - `compiled`: the `sdpa` model with its forward wrapped in `torch.compile(dynamic=True)`
   (inductor; on a CPU it generates C++ kernels). Draft lengths vary from pass to pass, so
@@ -39,9 +40,10 @@ from typing import Any
 
 from engine.contract import default_model
 
-VARIANTS = ("sdpa", "packed", "eager-attention", "compiled", "static", "compiled-static",
-            "compiled-static-frozen", "compiled-frozen")
-PACKED = ("packed", "static")
+VARIANTS = ("sdpa", "packed-sdpa", "packed", "eager-attention", "compiled", "static",
+            "compiled-static", "compiled-static-frozen", "compiled-frozen")
+PACKED = ("packed-sdpa", "packed", "static")
+ROW_ATTENTION = ("packed", "static")  # the engine's own attention; the rest run torch's SDPA
 
 
 class LastLogitsOnly:
@@ -100,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             cache = StaticCache(config=model.config, max_cache_len=args.context + max(sizes))
         if variant == "eager-attention":
             model.set_attn_implementation("eager")
+        elif variant not in ROW_ATTENTION:
+            model.set_attn_implementation("sdpa")
         elif "compiled" in variant:
             model.forward = torch.compile(model.forward, dynamic=True)
             # Compiling happens on the first passes: pay it here, for every size once.

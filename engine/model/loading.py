@@ -179,6 +179,7 @@ def _load_transformers(spec: str, gguf: Path | None, torch_device: torch.device,
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from .packed_linear import pack_linears, packing_applies
+    from .row_attention import use_row_attention
 
     torch_dtype = TORCH_DTYPES[weights]
     tried: list[str] = []
@@ -223,5 +224,8 @@ def _load_transformers(spec: str, gguf: Path | None, torch_device: torch.device,
     model.to(torch_device).eval()
     if packing_applies(torch_device, torch_dtype):
         pack_linears(model)
+    if torch_device.type == "cpu":
+        # Each query row as a one-token pass computes it: verifying passes keep greedy's bits.
+        use_row_attention(model)
     return LoadedModel(model, tokenizer, spec, str(source), torch_device, weights,
                        thread_setting)

@@ -163,7 +163,10 @@ def _forward_kind(model: Any) -> str:
 
         # The kernels' library name carries their source's hash: new kernels, a new curve.
         return f"native-{storage}-{build().name}"
-    return "packed" if is_packed(model) else "linear"
+    from .row_attention import uses_row_attention
+
+    rows = "-rows" if uses_row_attention(model) else ""
+    return ("packed" if is_packed(model) else "linear") + rows
 
 
 def _disk_path(loaded: LoadedModel) -> Path | None:

@@ -35,14 +35,17 @@ from engine.decode.stopping import StopTokens
 from engine.model.gguf.decoder import NativeDecoder
 from engine.model.gguf.reader import GGUFFile
 from engine.model.packed_linear import pack_linears
+from engine.model.row_attention import use_row_attention
 from tests.helpers.reference import greedy_reference
 from tests.helpers.tiny_gguf import write_tiny_gguf
 from tests.helpers.tiny_models import tiny_model
 
-# "+packed": the Linear layers packed for oneDNN, as load_model runs them on the CPU.
+# "+packed": the Linear layers packed for oneDNN, as load_model runs them on the CPU;
+# "+rows": row-wise attention (engine/model/row_attention.py), as load_model runs them on the
+# CPU; "+bf16": in bfloat16.
 # "native:ARCH:TYPE:STORAGE": the native decoder on a tiny GGUF whose matrices are TYPE,
 # holding them as STORAGE (gguf: the file's own blocks).
-TRANSFORMERS = ["gpt2", "llama", "qwen2", "qwen2+packed"]
+TRANSFORMERS = ["gpt2", "llama", "qwen2", "qwen2+packed", "qwen2+packed+rows", "llama+rows+bf16"]
 NATIVE = ["native:qwen2:Q8_0:gguf", "native:llama:Q4_K:gguf", "native:qwen2:Q6_K:gguf",
           "native:qwen2:Q5_0:bfloat16", "native:llama:F32:float32"]
 ARCHS = TRANSFORMERS + NATIVE
@@ -60,10 +63,14 @@ def model(arch: str) -> torch.nn.Module | NativeDecoder:
         path = Path(tempfile.mkdtemp()) / f"{base}-{matrix_type}.gguf"
         return NativeDecoder(GGUFFile(write_tiny_gguf(path, base, matrix_type=matrix_type,
                                                       seed=1)), storage)
-    base, _, variant = arch.partition("+")
+    base, *variants = arch.split("+")
     built = tiny_model(base, seed=1, vocab_size=VOCAB).to(DEVICE)
-    if variant == "packed" and DEVICE == "cpu":
+    if "bf16" in variants:
+        built = built.to(torch.bfloat16)
+    if "packed" in variants and DEVICE == "cpu":
         assert pack_linears(built) > 0
+    if "rows" in variants and DEVICE == "cpu":
+        assert use_row_attention(built)
     return built
 
 
@@ -169,7 +176,7 @@ def test_speculative_with_lookup_fallback_equals_greedy(arch: str, data: st.Data
     assert result.stats.forward_passes <= min(len(expected), max_new) + 1
 
 
-@pytest.mark.parametrize("arch", ["llama", "qwen2+packed"])
+@pytest.mark.parametrize("arch", ["llama", "qwen2+packed", "qwen2+packed+rows"])
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_speculative_on_a_static_cache_equals_greedy(arch: str, data: st.DataObject) -> None:
