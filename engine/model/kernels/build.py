@@ -27,6 +27,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from engine.contract import SpecEditError
+
 SOURCE = Path(__file__).with_name("kernels.c")
 
 # Always on: -ffp-contract=off is part of the kernels' contract (the scalar path must not
@@ -41,8 +43,9 @@ VARIANT_FLAGS = {"native": [], "scalar": ["-DSEK_FORCE_SCALAR"]}
 _INSTALL_HINT = "install a C compiler with OpenMP (e.g. `apt-get install gcc`) or set CC"
 
 
-class KernelsUnavailable(RuntimeError):
-    """The native kernels cannot be built or loaded on this machine."""
+class KernelsUnavailable(SpecEditError, RuntimeError):
+    """The native kernels cannot be built or loaded on this machine (a one-line error for the
+    command line and the servers, like every SpecEditError)."""
 
 
 def cache_dir() -> Path:
