@@ -76,6 +76,15 @@ async def execute(client: LanguageClient, argument: dict[str, Any]) -> Any:
         types.ExecuteCommandParams(command=COMMAND, arguments=[argument]))
 
 
+async def code_actions(client: LanguageClient, uri: str, selection: types.Range | None = None,
+                       only: list[str] | None = None) -> Any:
+    """The code actions the server offers for `selection` (default: the AREA function)."""
+    return await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=selection if selection is not None else lines_range(*AREA),
+        context=types.CodeActionContext(diagnostics=[], only=only)))
+
+
 def range_json(selection: types.Range) -> dict[str, Any]:
     return plain(selection)
 
@@ -90,9 +99,7 @@ class TestCodeActions:
         uri = new_doc(client)
 
         async def titles(selection: types.Range, only: list[str] | None = None) -> list[str]:
-            actions = await client.text_document_code_action_async(types.CodeActionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri), range=selection,
-                context=types.CodeActionContext(diagnostics=[], only=only)))
+            actions = await code_actions(client, uri, selection, only)
             return [a.title for a in actions or []]
 
         cursor = types.Position(line=8, character=4)
@@ -108,9 +115,7 @@ class TestCodeActions:
 
     async def test_actions_shape(self, client: LanguageClient):
         uri = new_doc(client)
-        actions = await client.text_document_code_action_async(types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri), range=WHOLE_AREA,
-            context=types.CodeActionContext(diagnostics=[])))
+        actions = await code_actions(client, uri, WHOLE_AREA)
         ask, *presets = actions
         assert ask.kind == types.CodeActionKind.RefactorRewrite
         assert ask.command.command == COMMAND
@@ -171,9 +176,7 @@ async def test_resolve_fills_in_the_edit(client: LanguageClient, reference: Refe
     uri = new_doc(client)
     editor = editor_of(client)
     before = len(editor.applied)
-    actions = await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri), range=lines_range(*AREA),
-        context=types.CodeActionContext(diagnostics=[])))
+    actions = await code_actions(client, uri)
     docstrings = next(a for a in actions if a.title == "Add docstrings")
     resolved = await client.code_action_resolve_async(docstrings)
     assert resolved.title == "Add docstrings"
@@ -189,9 +192,7 @@ async def test_resolving_the_instruction_action_changes_nothing(client: Language
     """VS Code resolves every action it shows, the command-carrying one too: no warning."""
     uri = new_doc(client)
     shown = len(client.messages)
-    actions = await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri), range=lines_range(*AREA),
-        context=types.CodeActionContext(diagnostics=[])))
+    actions = await code_actions(client, uri)
     ask = next(a for a in actions if a.title.startswith("Rewrite selection with instruction"))
     resolved = await client.code_action_resolve_async(ask)
     assert resolved.title == ask.title and resolved.edit is None
@@ -285,10 +286,7 @@ async def test_cancel_request_mid_rewrite_applies_nothing(
         "instruction": "Add docstrings"}, msg_id=request_id))
     token = await until_decoding(client, known)
     # The engine runs off the event loop: other requests are answered meanwhile.
-    actions = await asyncio.wait_for(client.text_document_code_action_async(
-        types.CodeActionParams(text_document=types.TextDocumentIdentifier(uri=uri),
-                               range=lines_range(*AREA),
-                               context=types.CodeActionContext(diagnostics=[]))), 5)
+    actions = await asyncio.wait_for(code_actions(client, uri), 5)
     assert actions
     assert not pending.done()
     await cancel_by_request(client, request_id, pending)
@@ -358,9 +356,7 @@ async def test_a_version_already_stale_when_the_request_arrives_is_refused(
     uri = new_doc(client)
     editor = editor_of(client)
     before = len(editor.applied)
-    actions = await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri), range=lines_range(*AREA),
-        context=types.CodeActionContext(diagnostics=[])))
+    actions = await code_actions(client, uri)
     preset = next(a for a in actions if a.title == "Add docstrings")
     assert preset.data["version"] == 1
     typed = SAMPLE.replace("PI = math.pi", "PI = 3.14159")
@@ -427,9 +423,7 @@ async def test_bad_model_reports_error_and_keeps_serving(
 
     # Still serving: code actions, and rewrites that say what is wrong.
     uri = new_doc(client)
-    actions = await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri), range=lines_range(*AREA),
-        context=types.CodeActionContext(diagnostics=[])))
+    actions = await code_actions(client, uri)
     assert actions
     result = await execute(client, {"uri": uri, "range": range_json(lines_range(*AREA)),
                                     "instruction": "Add comments"})
