@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFWriter, quantize
+from gguf import GGMLQuantizationType, GGUFWriter, quantize
 
+from engine.bench.random_gguf import random_blocks
 from tests.helpers.tiny_models import CHAT_TEMPLATE, chat_tokenizer, tiny_model
 
 # The k-quants: blocks of 256 whose scales gguf cannot compute; written as random blocks.
@@ -27,22 +28,6 @@ def _permute(w: np.ndarray, heads: int) -> np.ndarray:
     rows = w.shape[0]
     return (w.reshape(heads, 2, rows // heads // 2, *w.shape[1:]).swapaxes(1, 2)
             .reshape(w.shape))
-
-
-def random_blocks(rng: np.random.Generator, type_name: str, rows: int, cols: int) -> np.ndarray:
-    """Valid blocks of a k-quant: random quants and scales, small fp16 super-block scales."""
-    block, size = GGML_QUANT_SIZES[GGMLQuantizationType[type_name]]
-    data = rng.integers(0, 256, (rows, cols // block, size), dtype=np.uint8)
-    scale = rng.uniform(0.002, 0.02, (rows, cols // block)).astype(np.float16).view(np.uint8)
-    if type_name in ("Q6_K", "Q3_K"):  # quants and scales, then d
-        data[..., -2:] = scale.reshape(rows, cols // block, 2)
-    elif type_name == "Q2_K":  # scales and quants, then d and dmin
-        data[..., -4:-2] = scale.reshape(rows, cols // block, 2)
-        data[..., -2:] = scale.reshape(rows, cols // block, 2)
-    else:  # d and dmin first
-        data[..., 0:2] = scale.reshape(rows, cols // block, 2)
-        data[..., 2:4] = scale.reshape(rows, cols // block, 2)
-    return data.reshape(rows, cols // block * size)
 
 
 def _encode(rng: np.random.Generator, w: np.ndarray, type_name: str) -> tuple[np.ndarray,
