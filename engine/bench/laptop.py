@@ -26,12 +26,18 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .random_gguf import QWEN25_CODER, ModelShape, write_random_gguf
+
+if TYPE_CHECKING:
+    from engine.model.gguf.decoder import NativeDecoder
+    from engine.model.loading import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -54,20 +60,20 @@ class Recording:
 class PassRecorder:
     """Stands in for a NativeDecoder's kernel pass and records each call's shape."""
 
-    def __init__(self, kernel_pass) -> None:
+    def __init__(self, kernel_pass: Callable[..., torch.Tensor]) -> None:
         self.kernel_pass = kernel_pass
         self.passes: list[RecordedPass] = []
 
-    def __call__(self, ids, start, *rest):
+    def __call__(self, ids: torch.Tensor, start: int, *rest: Any) -> torch.Tensor:
         self.passes.append(RecordedPass(cached=int(start), tokens=int(ids.numel()),
                                         keep=int(rest[-1])))
         return self.kernel_pass(ids, start, *rest)
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.kernel_pass, name)
 
 
-def record_passes(loaded, code: str, instruction: str, language: str,
+def record_passes(loaded: LoadedModel, code: str, instruction: str, language: str,
                   method: str) -> Recording:
     """Rewrite with `loaded` (a native-decoder model) and record each pass it makes. Warm it
     up first (engine.bench.run.warm_up): speculative's first use measures the pass-cost curve,
@@ -90,7 +96,7 @@ def record_passes(loaded, code: str, instruction: str, language: str,
                      result.stats.wall_seconds, result.text)
 
 
-def replay(decoder, passes: tuple[RecordedPass, ...], vocab: int,
+def replay(decoder: NativeDecoder, passes: tuple[RecordedPass, ...], vocab: int,
            seed: int = 0) -> tuple[float, float]:
     """Seconds to run `passes` in order on `decoder`, each on top of its recorded cache: in
     all, and of the first (the prompt's prefill)."""
@@ -109,7 +115,8 @@ def replay(decoder, passes: tuple[RecordedPass, ...], vocab: int,
     return time.perf_counter() - started, first
 
 
-def replay_on_shape(shape: ModelShape, recordings: list[Recording], scratch: Path) -> dict:
+def replay_on_shape(shape: ModelShape, recordings: list[Recording],
+                    scratch: Path) -> dict[str, Any]:
     from engine.model.gguf.decoder import NativeDecoder
     from engine.model.gguf.reader import GGUFFile
 
