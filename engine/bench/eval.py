@@ -3,7 +3,9 @@
 Speculative edits give greedy's text, so pass@1 here is the greedy answer's: one
 deterministic sample per problem (the benchmark's harness samples 20 at temperature 0.2).
 Each rewrite is checked by the problem's tests in the sandbox (engine/bench/sandbox.py), and
-each failure gets one cause (FAILURE_CAUSES) so that a low score can be explained.
+each failure gets one cause (FAILURE_CAUSES) so that a low score can be explained. Some
+problems' tests import pandas, scikit-learn, z3 or autograd: install the `[canitedit]` extra,
+or those problems count as cannot-run-here.
 """
 
 from __future__ import annotations
