@@ -90,16 +90,16 @@ def write_random_gguf(path: Path, shape: ModelShape, seed: int = 0) -> Path:
     def put(name: str, data: np.ndarray, type_name: str = "F32") -> None:
         writer.add_tensor(name, data, raw_dtype=GGMLQuantizationType[type_name])
 
-    ones = {n: np.ones(n, dtype=np.float32) for n in {s.hidden}}
+    ones = np.ones(s.hidden, dtype=np.float32)  # every norm weight
     put("token_embd.weight", matrix("Q6_K" if s.tied else "Q4_K", s.vocab, s.hidden),
         "Q6_K" if s.tied else "Q4_K")
     if not s.tied:
         put("output.weight", matrix("Q6_K", s.vocab, s.hidden), "Q6_K")
-    put("output_norm.weight", ones[s.hidden])
+    put("output_norm.weight", ones)
     for i in range(s.layers):
         p = f"blk.{i}."
         wide = "Q6_K" if more_bits(i, s.layers) else "Q4_K"
-        put(p + "attn_norm.weight", ones[s.hidden])
+        put(p + "attn_norm.weight", ones)
         put(p + "attn_q.weight", matrix("Q4_K", s.hidden, s.hidden), "Q4_K")
         put(p + "attn_k.weight", matrix("Q4_K", s.kv_heads * head_dim, s.hidden), "Q4_K")
         put(p + "attn_v.weight", matrix(wide, s.kv_heads * head_dim, s.hidden), wide)
@@ -107,7 +107,7 @@ def write_random_gguf(path: Path, shape: ModelShape, seed: int = 0) -> Path:
         put(p + "attn_k.bias", np.zeros(s.kv_heads * head_dim, dtype=np.float32))
         put(p + "attn_v.bias", np.zeros(s.kv_heads * head_dim, dtype=np.float32))
         put(p + "attn_output.weight", matrix("Q4_K", s.hidden, s.hidden), "Q4_K")
-        put(p + "ffn_norm.weight", ones[s.hidden])
+        put(p + "ffn_norm.weight", ones)
         put(p + "ffn_gate.weight", matrix("Q4_K", s.intermediate, s.hidden), "Q4_K")
         put(p + "ffn_up.weight", matrix("Q4_K", s.intermediate, s.hidden), "Q4_K")
         put(p + "ffn_down.weight", matrix(wide, s.hidden, s.intermediate), wide)
