@@ -25,7 +25,7 @@ from engine.model.loading import LoadedModel
 from engine.rewriting.rewrite import rewrite
 
 from .run import CsvLog, read_rows, warm_up
-from .selection import split_problem
+from .selection import CHANGED, split_problem
 from .tasks import INSTRUCTION_KINDS, Task, find_data_dir, load_canitedit, select
 
 
@@ -47,26 +47,22 @@ def rotated(sizes: Sequence[int], index: int) -> list[int]:
     return list(sizes[shift:]) + list(sizes[:shift])
 
 
-def time_contexts(loaded: LoadedModel, tasks: Sequence[Task], sizes: Sequence[int], *,
-                  method: str = DEFAULT_METHOD,
-                  on_row: Callable[[ContextCostRow], None] | None = None
-                  ) -> list[ContextCostRow]:
-    rows = []
+def time_contexts(loaded: LoadedModel, tasks: Sequence[Task], sizes: Sequence[int],
+                  on_row: Callable[[ContextCostRow], None], *,
+                  method: str = DEFAULT_METHOD) -> None:
+    """Every task at every size, each row handed to on_row as soon as it is timed."""
     for index, task in enumerate(tasks):
         for position, lines in enumerate(rotated(sizes, index)):
-            split = split_problem(task.code, task.reference or task.code, "changed", lines)
+            split = split_problem(task.code, task.reference or task.code, CHANGED, lines)
             result = rewrite(loaded, split.selection, task.instruction, language=task.language,
                              context_before=split.context_before,
                              context_after=split.context_after, method=method)
             s = result.stats
-            row = ContextCostRow(task=task.id, context_lines=lines, position=position,
-                                 prompt_tokens=s.prompt_tokens, output_tokens=s.output_tokens,
-                                 forward_passes=s.forward_passes,
-                                 wall_seconds=round(s.wall_seconds, 4), text=result.text)
-            rows.append(row)
-            if on_row is not None:
-                on_row(row)
-    return rows
+            on_row(ContextCostRow(task=task.id, context_lines=lines, position=position,
+                                  prompt_tokens=s.prompt_tokens,
+                                  output_tokens=s.output_tokens,
+                                  forward_passes=s.forward_passes,
+                                  wall_seconds=round(s.wall_seconds, 4), text=result.text))
 
 
 def summary_markdown(rows: list[dict[str, str]]) -> str:
@@ -81,15 +77,13 @@ def summary_markdown(rows: list[dict[str, str]]) -> str:
              "|---|---|---|---|---|---|---|"]
     for n in sizes:
         picked = [by[(t, n)] for t in tasks]
-
-        def total(key: str, picked: list[dict[str, str]] = picked) -> float:
-            return sum(float(r[key]) for r in picked)
-
+        total = {key: sum(float(r[key]) for r in picked)
+                 for key in ("prompt_tokens", "output_tokens", "forward_passes", "wall_seconds")}
         ratios = [float(by[(t, n)]["wall_seconds"]) / float(by[(t, base)]["wall_seconds"])
                   for t in tasks if float(by[(t, base)]["wall_seconds"]) > 0]
         same = sum(by[(t, n)]["text"] == by[(t, base)]["text"] for t in tasks)
-        lines.append(f"| {n} | {total('prompt_tokens'):.0f} | {total('output_tokens'):.0f} | "
-                     f"{total('forward_passes'):.0f} | {total('wall_seconds'):.1f} | "
+        lines.append(f"| {n} | {total['prompt_tokens']:.0f} | {total['output_tokens']:.0f} | "
+                     f"{total['forward_passes']:.0f} | {total['wall_seconds']:.1f} | "
                      f"{statistics.median(ratios) if ratios else float('nan'):.3f} | "
                      f"{same} of {len(tasks)} |")
     return "\n".join(lines) + "\n"
