@@ -65,13 +65,24 @@ class Row:
     identical_to_greedy: bool
 
 
+# A busy loop that ends once the process that started it is gone: a benchmark killed by a
+# signal runs no `finally`, and a spinner left behind would load every later measurement.
+SPIN_CODE = ("import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n"
+             "    for _ in range(1_000_000): pass\n")
+
+
+def spin_command() -> list[str]:
+    """The command of a process that keeps one core busy until its parent is gone."""
+    return [sys.executable, "-c", SPIN_CODE]
+
+
 @contextmanager
 def spinner(busy: bool) -> Iterator[None]:
     """Another process keeping one core busy (not pinned: the OS places it)."""
     if not busy:
         yield
         return
-    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    proc = subprocess.Popen(spin_command())
     try:
         time.sleep(1.0)
         yield

@@ -19,6 +19,7 @@ import time
 
 from engine.contract import default_model
 
+from .servers import spin_command
 from .tasks import find_data_dir, load_canitedit, select
 
 SCENARIOS = ("burst ends", "burst starts")
@@ -33,7 +34,7 @@ class Spinner:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        self.proc = subprocess.Popen(spin_command())
 
     def stop(self) -> None:
         if self.proc is not None:
