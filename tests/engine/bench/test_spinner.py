@@ -39,5 +39,6 @@ def test_the_spinner_spins_while_its_parent_lives_and_ends_when_it_is_killed() -
             time.sleep(0.1)
         assert state(child) in (None, "Z")
     finally:
+        parent.stdout.close()
         if state(child) not in (None, "Z"):
             os.kill(child, signal.SIGKILL)
