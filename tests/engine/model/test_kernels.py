@@ -317,6 +317,10 @@ def test_avx2_and_scalar_paths_give_the_same_bits() -> None:
         gen = torch.Generator().manual_seed(2)
         q, k, v = (torch.randn(s, generator=gen) for s in ((12, 4, 68), (2, 20, 68), (2, 20, 68)))
         results.append(ops.attention(q, k, v, 8, 68 ** -0.5))
+        # D % 8 == 0 takes the eight-keys-at-a-time scores; 31-42 keys end blocks of 32
+        # in every remainder the four-key and single-key tails handle.
+        q, k, v = (torch.randn(s, generator=gen) for s in ((12, 4, 64), (2, 45, 64), (2, 45, 64)))
+        results.append(ops.attention(q, k, v, 30, 64 ** -0.5))
         x, g, u = (torch.randn(5, 83, generator=gen) * 5 for _ in range(3))
         results += [ops.rms_norm(x, g[0], 1e-5), ops.silu_mul(g, u),
                     ops.exp(torch.linspace(-90, 90, 1001))]
