@@ -314,6 +314,9 @@ def test_avx2_and_scalar_paths_give_the_same_bits() -> None:
             bias = torch.randn(9, generator=torch.Generator().manual_seed(0))
             results += [ops.matmul(x, w, bias), ops.get_rows(w, torch.tensor([0, 8, 3]))]
             results += [ops.matmul(x[:m].contiguous(), w, bias) for m in (1, 2, 3, 4, 5, 6)]
+        for t in (T.Q5_0, T.Q8_0):  # K = 896 (the 0.5B's): a last group of 4 of 8 blocks
+            w, _ = matrix(t, n=9, k=896)
+            results.append(ops.matmul(activations(7, 896), w))
         gen = torch.Generator().manual_seed(2)
         q, k, v = (torch.randn(s, generator=gen) for s in ((12, 4, 68), (2, 20, 68), (2, 20, 68)))
         results.append(ops.attention(q, k, v, 8, 68 ** -0.5))
