@@ -27,7 +27,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ class RecordedPass:
     cached: int  # tokens in the cache before the pass
     tokens: int  # tokens the pass feeds
     keep: int  # positions whose logits it computes
+    seconds: float = field(default=0.0, compare=False)  # as timed, where a clock was given
 
 
 @dataclass(frozen=True)
@@ -58,16 +59,22 @@ class Recording:
 
 
 class PassRecorder:
-    """Stands in for a NativeDecoder's kernel pass and records each call's shape."""
+    """Stands in for a NativeDecoder's kernel pass and records each call's shape (and its
+    seconds by `clock`, when given)."""
 
-    def __init__(self, kernel_pass: Callable[..., torch.Tensor]) -> None:
+    def __init__(self, kernel_pass: Callable[..., torch.Tensor],
+                 clock: Callable[[], float] | None = None) -> None:
         self.kernel_pass = kernel_pass
+        self.clock = clock
         self.passes: list[RecordedPass] = []
 
     def __call__(self, ids: torch.Tensor, start: int, *rest: Any) -> torch.Tensor:
+        started = self.clock() if self.clock is not None else 0.0
+        logits = self.kernel_pass(ids, start, *rest)
+        seconds = self.clock() - started if self.clock is not None else 0.0
         self.passes.append(RecordedPass(cached=int(start), tokens=int(ids.numel()),
-                                        keep=int(rest[-1])))
-        return self.kernel_pass(ids, start, *rest)
+                                        keep=int(rest[-1]), seconds=seconds))
+        return logits
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.kernel_pass, name)
