@@ -43,7 +43,8 @@ import numpy as np
 
 from engine.decode.proposers import Proposer
 
-from .laptop import PassRecorder, RecordedPass
+from .laptop import PassRecorder
+from .replay import RecordedPass, replay_passes
 
 if TYPE_CHECKING:
     from engine.decode.draft_length import PassCostCurve
@@ -92,7 +93,7 @@ def fit_cost_model(passes: Sequence[RecordedPass]) -> PassCostModel:
         columns = _COLUMNS[k]
         if len(rows) < len(columns):
             continue
-        x = np.array([[_features(p)[i] for i in columns] for p in rows])
+        x = np.array([_features(p) for p in rows])[:, columns]
         y = np.array([p.seconds for p in rows])
         solved = np.linalg.lstsq(x, y, rcond=None)[0]
         full = [0.0] * 4
@@ -125,34 +126,6 @@ class Clairvoyant(Proposer):
 
     def feedback(self, proposed: int, accepted: int) -> None:
         self.inner.feedback(proposed, accepted)
-
-
-def replay_passes(proposer: Proposer | None, prompt_tokens: int, output: Sequence[int],
-                  max_new_tokens: int | None = None) -> list[RecordedPass]:
-    """The passes (shapes) the verifying loop makes after a prompt of `prompt_tokens` where
-    greedy writes `output` (up to and including the token that stopped it): the first feeds
-    the prompt and its draft on an empty cache, each later one the newest token and its draft
-    (the runner keeps every accepted token). Drafts may run up to `max_new_tokens` (default:
-    the output's length), as the loop's do."""
-    limit = len(output) if max_new_tokens is None else max_new_tokens
-    done: list[int] = []
-    passes: list[RecordedPass] = []
-    while len(done) < len(output):
-        room = limit - len(done)
-        draft = proposer.propose(done, room)[:room] if proposer is not None else []
-        accepted = 0
-        while (accepted < len(draft) and len(done) + accepted < len(output)
-               and draft[accepted] == output[len(done) + accepted]):
-            accepted += 1
-        if proposer is not None:
-            proposer.feedback(len(draft), accepted)
-        if passes:
-            passes.append(RecordedPass(prompt_tokens + len(done) - 1, 1 + len(draft),
-                                       1 + len(draft)))
-        else:
-            passes.append(RecordedPass(0, prompt_tokens + len(draft), 1 + len(draft)))
-        done = list(output[: len(done) + accepted + 1])
-    return passes
 
 
 @dataclass

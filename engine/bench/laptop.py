@@ -27,25 +27,18 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .random_gguf import QWEN25_CODER, ModelShape, write_random_gguf
+from .replay import RecordedPass
 
 if TYPE_CHECKING:
     from engine.model.gguf.decoder import NativeDecoder
     from engine.model.loading import LoadedModel
-
-
-@dataclass(frozen=True)
-class RecordedPass:
-    cached: int  # tokens in the cache before the pass
-    tokens: int  # tokens the pass feeds
-    keep: int  # positions whose logits it computes
-    seconds: float = field(default=0.0, compare=False)  # as timed, where a clock was given
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import argparse
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +36,34 @@ from .tasks import Task, find_data_dir, load_canitedit
 
 
 @dataclass(frozen=True)
+class RecordedPass:
+    """One forward pass's shape (recorded from a run, or replayed), and its seconds."""
+
+    cached: int  # tokens in the cache before the pass
+    tokens: int  # tokens the pass feeds
+    keep: int  # positions whose logits it computes
+    seconds: float = field(default=0.0, compare=False)  # as timed, where a clock was given
+
+
+@dataclass(frozen=True)
 class Replay:
     passes: int
     drafted: int  # draft tokens fed, accepted or not
     seconds: float  # modelled from the curve
 
 
-def replay(proposer: Any, output: Sequence[int], curve: PassCostCurve) -> Replay:
-    """The passes the verifying loop makes with `proposer` where greedy writes `output`."""
+def replay_passes(proposer: Any, prompt_tokens: int, output: Sequence[int],
+                  max_new_tokens: int | None = None) -> list[RecordedPass]:
+    """The passes (shapes) the verifying loop makes with `proposer` after a prompt of
+    `prompt_tokens` where greedy writes `output` (up to and including the token that stopped
+    it): the first feeds the prompt and its draft on an empty cache, each later one the
+    newest token and its draft (the runner keeps every accepted token). Drafts may run up to
+    `max_new_tokens` (default: the output's length), as the loop's do."""
+    limit = len(output) if max_new_tokens is None else max_new_tokens
     done: list[int] = []
-    passes = drafted = 0
-    seconds = 0.0
+    passes: list[RecordedPass] = []
     while len(done) < len(output):
-        room = len(output) - len(done)
+        room = limit - len(done)
         draft = proposer.propose(done, room)[:room] if proposer is not None else []
         accepted = 0
         while (accepted < len(draft) and len(done) + accepted < len(output)
@@ -56,11 +71,21 @@ def replay(proposer: Any, output: Sequence[int], curve: PassCostCurve) -> Replay
             accepted += 1
         if proposer is not None:
             proposer.feedback(len(draft), accepted)
+        if passes:
+            passes.append(RecordedPass(prompt_tokens + len(done) - 1, 1 + len(draft),
+                                       1 + len(draft)))
+        else:
+            passes.append(RecordedPass(0, prompt_tokens + len(draft), 1 + len(draft)))
         done = list(output[: len(done) + accepted + 1])
-        passes += 1
-        drafted += len(draft)
-        seconds += curve.seconds(1 + len(draft))
-    return Replay(passes, drafted, seconds)
+    return passes
+
+
+def replay(proposer: Any, output: Sequence[int], curve: PassCostCurve) -> Replay:
+    """The passes the verifying loop makes with `proposer` where greedy writes `output`, each
+    priced by the curve as feeding its draft plus one token (the prompt left out)."""
+    passes = replay_passes(proposer, 0, output)
+    return Replay(len(passes), sum(p.keep - 1 for p in passes),
+                  sum(curve.seconds(p.keep) for p in passes))
 
 
 def replay_rows(tokenizer: Any, rows: list[dict[str, str]], tasks: dict[str, Task],

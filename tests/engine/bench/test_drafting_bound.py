@@ -20,9 +20,8 @@ from engine.bench.drafting_bound import (
     main,
     oracle_proposer,
     record_task,
-    replay_passes,
 )
-from engine.bench.laptop import RecordedPass
+from engine.bench.replay import RecordedPass, replay_passes
 from engine.bench.run import warm_up
 from engine.model.loading import load_model
 from engine.model.pass_cost import pass_cost
